@@ -1,0 +1,132 @@
+"""The `aqaa` command line: verb-named entry points over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="aqaa: end-to-end spoken dialogue toolkit (audio question in, audio answer out).",
+                  no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(help="Build and inspect spoken question/answer corpora.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@data_app.command("build")
+def data_build(
+    config: Annotated[Path, typer.Argument(help="Corpus config YAML, e.g. configs/data/small.yaml")],
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: corpora/<config name>)")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel build processes (default: all cores)")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Delete an existing corpus in OUT first")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Synthesise a corpus. Deterministic for a config and seed; an interrupted build resumes when re-run."""
+    from aqaa.data.build import CorpusError, build_corpus
+    from aqaa.data.config import CorpusConfig
+    from aqaa.data.speech import SynthesisError
+
+    try:
+        cfg = CorpusConfig.from_yaml(config)
+        out_dir = out or Path("corpora") / cfg.name
+        manifest = build_corpus(cfg, out_dir, workers=workers or None, progress=not quiet, overwrite=overwrite)
+    except (FileNotFoundError, ValueError, CorpusError, SynthesisError) as err:
+        _fail(str(err))
+    typer.echo(f"built {manifest['examples']} examples ({manifest['hours']:.2f} h of audio) in {out_dir} "
+               f"in {manifest['build_seconds_last_run']:.0f} s")
+    typer.echo(f"manifest_sha256: {manifest['manifest_sha256']}")
+
+
+@data_app.command("info")
+def data_info(
+    corpus: Annotated[Path, typer.Argument(help="A built corpus directory")],
+    wer_sample: Annotated[int, typer.Option(help="Answers the ASR judge transcribes (0 to skip)")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
+) -> None:
+    """Counts per family, dimension, split and voice; hours of audio; the ASR judge's WER on answers."""
+    from aqaa.data.corpus import CorpusNotFoundError, judge_sample, summarize
+
+    try:
+        info = summarize(corpus)
+    except CorpusNotFoundError as err:
+        _fail(str(err))
+    if wer_sample > 0:
+        judged = judge_sample(corpus, n=wer_sample, progress=not as_json)
+        info["judge"] = {"n": judged["n"], "wer": judged["wer"]}
+    if as_json:
+        typer.echo(json.dumps(info, indent=1))
+        return
+    typer.echo(f"corpus {info['name']}  examples {info['examples']}  manifest {info['manifest_sha256'][:16]}")
+    typer.echo(f"hours: query {info['hours']['query']:.2f}  answer {info['hours']['answer']:.2f}")
+    for key in ("split", "dimension", "family", "answer_style"):
+        typer.echo(f"\n{key}:")
+        for name, count in sorted(info[key].items(), key=lambda kv: -kv[1]):
+            typer.echo(f"  {name:32s} {count:7d}")
+    voices = info["query_voice"]
+    typer.echo(f"\nquery voices: {len(voices)} (most used: "
+               + ", ".join(f"{v} {c}" for v, c in sorted(voices.items(), key=lambda kv: -kv[1])[:5]) + ")")
+    if "judge" in info:
+        wer = info["judge"]["wer"]
+        shown = "n/a" if wer is None else f"{100 * wer:.1f}%"
+        typer.echo(f"\njudge WER on {info['judge']['n']} neutral assistant answers: {shown}")
+
+
+@data_app.command("play")
+def data_play(
+    corpus: Annotated[Path, typer.Argument(help="A built corpus directory")],
+    example_id: Annotated[str | None, typer.Option("--id", help="Example id, e.g. c0000012-t0")] = None,
+    split: Annotated[str, typer.Option(help="Split to take --index from")] = "test",
+    index: Annotated[int, typer.Option(help="Position in the split")] = 0,
+    out: Annotated[Path, typer.Option(help="Directory for question.wav and answer.wav")] = Path("out"),
+) -> None:
+    """Write one example's question and answer audio as wav files and print their text."""
+    from aqaa.audio import save_audio
+    from aqaa.data.corpus import CorpusNotFoundError, example_audio, find_example
+
+    try:
+        example = find_example(corpus, example_id, split=split, index=index)
+    except (CorpusNotFoundError, KeyError, IndexError, ValueError) as err:
+        _fail(str(err))
+    for which, name in (("query", "question"), ("answer", "answer")):
+        wav, sr = example_audio(example, which)
+        save_audio(out / f"{name}.wav", wav, sr)
+    typer.echo(f"example   {example['id']} ({example['family']}, {example['dimension']}, {example['split']})")
+    typer.echo(f"question  {example['query_text']!r}  [{example['query_voice']}, {example['query_style']}]")
+    typer.echo(f"answer    {example['answer_text']!r}  [{example['answer_voice']}, {example['answer_style']}]")
+    typer.echo(f"wrote     {out / 'question.wav'}  {out / 'answer.wav'}")
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Where to write the answer wav")] = Path("out"),
+    corpus_config: Annotated[Path, typer.Option(help="Corpus config for the no-model fallback")] =
+        REPO_ROOT / "configs" / "data" / "demo.yaml",
+) -> None:
+    """Answer a bundled spoken question with the shipped model (until one ships: replay a corpus pair)."""
+    from aqaa.data.build import build_corpus
+    from aqaa.data.config import CorpusConfig
+
+    typer.secho("No model is shipped yet: aqaa cannot answer speech until the tokenizer, speech LM and vocoder "
+                "are trained. Instead, building a small corpus and playing back one of its question/answer pairs.",
+                fg=typer.colors.YELLOW)
+    cfg = CorpusConfig.from_yaml(corpus_config)
+    corpus_dir = Path("corpora") / cfg.name
+    build_corpus(cfg, corpus_dir, progress=sys.stderr.isatty())
+    data_play(corpus_dir, example_id=None, split="test", index=0, out=out)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+import shutil
+
+import librosa
+import numpy as np
+import pytest
+
+from aqaa.data.build import note_hz
+from aqaa.data.effects import add_noise, add_room
+from aqaa.data.speech import (
+    REFERENCE_PEAK,
+    Prosody,
+    espeak_voice,
+    flite_voice,
+    set_level,
+    synthesize,
+    voice_from_name,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
+                                reason="synthesisers not installed")
+
+
+def _median_f0(wav, sr=16000):
+    f0, voiced, _ = librosa.pyin(wav, fmin=60, fmax=500, sr=sr)
+    return float(np.nanmedian(f0[voiced]))
+
+
+def test_voice_names_round_trip():
+    for voice in (flite_voice("slt"), espeak_voice("en-gb", "f3")):
+        assert voice_from_name(voice.name) == voice
+    with pytest.raises(ValueError, match="not a voice name"):
+        voice_from_name("festival:kal")
+
+
+@pytest.mark.parametrize("voice", [flite_voice("kal16"), flite_voice("kal"), espeak_voice("en-us", "m3")])
+def test_synthesis_resamples_and_levels(voice):
+    utt = synthesize("Hello there, how are you?", voice, Prosody(), 16000)
+    assert utt.wav.dtype == np.float32 and utt.wav.ndim == 1
+    assert 0.8 < len(utt.wav) / 16000 < 3.0
+    assert np.max(np.abs(utt.wav)) == pytest.approx(REFERENCE_PEAK, rel=1e-3)
+
+
+def test_prosody_controls_rate_pitch_and_level():
+    voice = flite_voice("kal16")
+    text = "The capital of France is Paris."
+    neutral = synthesize(text, voice, Prosody(), 16000).wav
+    slow = synthesize(text, voice, Prosody(rate=0.65), 16000).wav
+    high = synthesize(text, voice, Prosody(pitch=1.5), 16000).wav
+    quiet = synthesize(text, voice, Prosody(gain_db=-14), 16000).wav
+    assert len(slow) > 1.3 * len(neutral)
+    assert _median_f0(high) > 1.3 * _median_f0(neutral)
+    assert np.max(np.abs(quiet)) == pytest.approx(REFERENCE_PEAK * 10 ** (-14 / 20), rel=1e-3)
+
+
+def test_espeak_pitch_and_rate():
+    voice = espeak_voice("en-us", "m1")
+    base = synthesize("One two three four five.", voice, Prosody(), 16000).wav
+    fast_high = synthesize("One two three four five.", voice, Prosody(rate=1.5, pitch=1.4), 16000).wav
+    assert len(fast_high) < 0.8 * len(base)
+    assert _median_f0(fast_high) > 1.15 * _median_f0(base)
+
+
+def test_note_frequencies():
+    assert note_hz("A4") == pytest.approx(440.0)
+    assert note_hz("C4") == pytest.approx(261.63, abs=0.01)
+    assert note_hz("C3") == pytest.approx(130.81, abs=0.01)
+
+
+def test_effects_keep_length_and_reach_the_snr():
+    rng = np.random.default_rng(0)
+    speech = np.sin(np.linspace(0, 2000, 16000)).astype(np.float32)
+    noisy = add_noise(speech, 10.0, rng)
+    snr = 10 * np.log10(np.mean(speech**2) / np.mean((noisy - speech) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.01)
+    wet = add_room(speech, 0.3, 16000, rng)
+    assert wet.shape == speech.shape and not np.allclose(wet, speech)
+
+
+def test_set_level_leaves_silence_alone():
+    assert not np.any(set_level(np.zeros(100, np.float32), 6.0))
