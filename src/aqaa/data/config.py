@@ -14,7 +14,7 @@ import yaml
 from aqaa.data.speech import ESPEAK_VARIANT_GENDER, FLITE_VOICES, Prosody
 from aqaa.data.tasks import FAMILIES
 
-ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan",
+ESPEAK_ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan",
                   "en-gb-x-gbcwmd", "en-029"]
 
 DEFAULT_STYLES: dict[str, Prosody] = {
