@@ -3,40 +3,63 @@
 from __future__ import annotations
 
 _ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
 ).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-                      "nine": "ninth", "twelve": "twelfth"}
+_SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+_ORDINAL_IRREGULAR = {
+    "one": "first", "two": "second", "three": "third", "five": "fifth",
+    "eight": "eighth", "nine": "ninth", "twelve": "twelfth",
+}  # fmt: skip
 
 
-def number_to_words(n: int) -> str:
-    """Spell a non-negative integer below one million as words, no hyphens ("twenty one")."""
+def digit_word(d: int) -> str:
+    """The word for one digit, 0-9."""
+    return _ONES[d]
+
+
+def _below_thousand(n: int) -> list[str]:
+    words: list[str] = []
+    if n >= 100:
+        words += [_ONES[n // 100], "hundred"]
+        n %= 100
+        if n == 0:
+            return words
+    if n >= 20:
+        words.append(_TENS[n // 10])
+        if n % 10:
+            words.append(_ONES[n % 10])
+    elif n or not words:
+        words.append(_ONES[n])
+    return words
+
+
+def number_to_words(n: int, ordinal: bool = False) -> str:
+    """Spell a non-negative integer in American English without "and" or hyphens: 105 -> "one hundred five".
+
+    This is how the corpus writes numbers and how flite speaks them. Numbers of a trillion or more are read
+    digit by digit. ``ordinal=True`` gives "third", "twenty first", "one hundredth", ...
+    """
     if n < 0:
-        return "minus " + number_to_words(-n)
-    if n >= 1_000_000:
-        raise ValueError(f"number_to_words supports 0..999999, got {n}")
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + number_to_words(rest))
-    thousands, rest = divmod(n, 1000)
-    return number_to_words(thousands) + " thousand" + ("" if rest == 0 else " " + number_to_words(rest))
-
-
-def ordinal_words(n: int) -> str:
-    """Ordinal as words: 1 -> "first", 21 -> "twenty first", 40 -> "fortieth"."""
-    words = number_to_words(n).split()
-    last = words[-1]
-    if last in _ORDINAL_IRREGULAR:
-        last = _ORDINAL_IRREGULAR[last]
-    elif last.endswith("y"):
-        last = last[:-1] + "ieth"
+        raise ValueError(f"number_to_words needs n >= 0, got {n}")
+    if n >= 10**12:
+        words = [_ONES[int(d)] for d in str(n)]
     else:
-        last = last + "th"
-    return " ".join([*words[:-1], last])
+        words = []
+        for scale, name in _SCALES:
+            if n >= scale:
+                words += _below_thousand(n // scale) + [name]
+                n %= scale
+        if n or not words:
+            words += _below_thousand(n)
+    if ordinal:
+        last = words[-1]
+        if last in _ORDINAL_IRREGULAR:
+            last = _ORDINAL_IRREGULAR[last]
+        elif last.endswith("y"):
+            last = last[:-1] + "ieth"
+        else:
+            last += "th"
+        words[-1] = last
+    return " ".join(words)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
+
+from aqaa.audio import resample
 
 REFERENCE_PEAK = 0.5  # neutral speech peaks here (-6 dBFS): room for +6 dB "loud" before clipping
 
@@ -170,8 +171,7 @@ def synthesize(text: str, voice: Voice, prosody: Prosody, sample_rate: int, work
         audio = audio.mean(axis=1)
     if audio.size == 0:
         raise SynthesisError(f"{voice.name} produced no audio for {text!r}")
-    if sr != sample_rate:
-        audio = soxr.resample(audio, sr, sample_rate, quality="HQ").astype(np.float32)
+    audio = resample(audio.astype(np.float32), sr, sample_rate)
     if level:
         audio = set_level(audio, prosody.gain_db)
     return Utterance(audio.astype(np.float32), phones)

@@ -138,7 +138,7 @@ def make_number_neighbours(rng: random.Random, heldout: bool) -> list[Turn]:
     n = rng.randint(1, 99)
     text, tid = _template(rng, f"neighbours/{side}", NEIGHBOURS[side], heldout)
     other = n + 1 if side == "after" else n - 1
-    answer = f"{_cap(words(other))} comes {side} {words(n)}."
+    answer = f"The number {side} {words(n)} is {words(other)}."
     return [Turn(text.format(n=words(n)), answer, "logical_reasoning", tid, asked=_asked(text.format(n=words(n))))]
 
 
@@ -163,7 +163,7 @@ def _calendar(rng: random.Random, heldout: bool, unit: str, items: list[str], wh
     text, tid = _template(rng, f"calendar/{unit}/{kind}", CALENDAR[kind], heldout)
     if kind == "count":
         query = text.format(unit=unit, whole=whole)
-        answer = f"There are {words(len(items))} {unit}s in a {whole}."
+        answer = f"Every {whole} has {words(len(items))} {unit}s."
     else:
         i = rng.randrange(len(items))
         j = (i + 1) % len(items) if kind == "after" else (i - 1) % len(items)
@@ -238,8 +238,8 @@ def make_colours(rng: random.Random, heldout: bool) -> list[Turn]:
     thing = rng.choice(sorted(COLOURS))
     text, tid = _template(rng, "colours", COLOUR_TEMPLATES, heldout)
     query = text.format(x=thing)
-    verb = "are" if thing.endswith("s") and not thing.endswith("ss") else "is"
-    answer = f"{_cap(thing)} {verb} {COLOURS[thing]}."
+    # American spelling in answers: it is what the ASR judge writes
+    answer = f"The color of {thing} is {COLOURS[thing]}."
     return [Turn(query, answer, "language_ability", tid, asked=_asked(query))]
 
 
