@@ -1,8 +1,9 @@
 """Corpus build speed: is the builder bound by synthesis, not by Python?
 
 Builds a corpus config (default: configs/data/small.yaml) into a temporary directory with all cores, then, in the
-same process and with the same number of worker processes, runs only the synthesiser commands for the same
-utterances (each example's query in its voice and answer in the assistant voice): the synthesis floor. Prints
+same process and with the same number of worker processes, runs only the synthesiser for the same utterances
+(each example's query in its voice and prosody, its answer in the assistant voice and style; sung answers as
+plain speech): the synthesis floor. Prints
 the build time, the floor, and last `synthesis_share` = floor / build (1.0 would mean no overhead at all).
 
     .venv/bin/python bench/corpus_build.py [CONFIG] [--workers N]
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,33 +20,27 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from aqaa.data.build import build_corpus
+from aqaa.data.build import _scratch_dir, build_corpus
 from aqaa.data.config import CorpusConfig
-from aqaa.data.speech import voice_from_name
+from aqaa.data.speech import Prosody, synthesize, voice_from_name
 
 
-def _commands(corpus: Path, config: CorpusConfig) -> list[list[str]]:
-    """Synthesiser command lines for every query and (non-sung) answer in the built corpus."""
-    cmds = []
-    columns = ["query_text", "query_voice", "query_rate", "answer_text", "answer_style"]
-    assistant = voice_from_name(config.assistant_voice)
+def _utterances(corpus: Path, config: CorpusConfig) -> list[tuple[str, str, Prosody]]:
+    """(text, voice name, prosody) of every query and answer in the built corpus (sung answers as speech)."""
+    items = []
+    columns = ["query_text", "query_voice", "query_rate", "query_pitch", "answer_text", "answer_style"]
     for path in sorted(corpus.glob("data/*/*.parquet")):
         for row in pq.read_table(path, columns=columns).to_pylist():
-            voice = voice_from_name(row["query_voice"])
-            if voice.engine == "flite":
-                cmds.append(["flite", "-voice", voice.ident, "-t", row["query_text"], "-o", "none"])
-            else:
-                cmds.append(["espeak-ng", "-v", voice.ident, "-s", str(int(175 * row["query_rate"])), "-w",
-                             os.devnull, row["query_text"]])
-            stretch = 1.0 / config.styles[row["answer_style"]].rate
-            cmds.append(["flite", "-voice", assistant.ident, "--setf", f"duration_stretch={stretch:.3f}", "-psdur",
-                         "-t", row["answer_text"], "-o", "none"])
-    return cmds
+            items.append((row["query_text"], row["query_voice"], Prosody(row["query_rate"], row["query_pitch"])))
+            style = "neutral" if row["answer_style"] == "sing" else row["answer_style"]
+            items.append((row["answer_text"], config.assistant_voice, config.styles[style]))
+    return items
 
 
-def _run_all(cmds: list[list[str]]) -> None:
-    for cmd in cmds:
-        subprocess.run(cmd, capture_output=True, check=True)
+def _synthesize_all(items: list[tuple[str, str, Prosody]], sample_rate: int) -> None:
+    scratch = _scratch_dir()  # the same scratch space the builder uses
+    for text, voice, prosody in items:
+        synthesize(text, voice_from_name(voice), prosody, sample_rate, Path(scratch) if scratch else None)
 
 
 def main() -> None:
@@ -60,11 +54,11 @@ def main() -> None:
         start = time.perf_counter()
         manifest = build_corpus(config, out, workers=args.workers, progress=False)
         build_s = time.perf_counter() - start
-        cmds = _commands(out, config)
-    chunks = [cmds[i :: args.workers] for i in range(args.workers)]
+        items = _utterances(out, config)
+    chunks = [items[i :: args.workers] for i in range(args.workers)]
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        list(pool.map(_run_all, chunks))
+        list(pool.map(_synthesize_all, chunks, [config.sample_rate] * args.workers))
     floor_s = time.perf_counter() - start
     print(f"config: {args.config}")
     print(f"workers: {args.workers}")

@@ -105,6 +105,8 @@ def test_silence_gives_empty_transcript():
         ("twenty-one", "twenty one"),
         ("  Hello,\tWORLD?! ", "hello world"),
         ("", ""),
+        ("Our neighbour's grey cat.", "our neighbour's gray cat"),
+        ("What colour is it?", "what color is it"),
     ],
 )
 def test_normalize_text(text, expected):

@@ -61,7 +61,7 @@ def data_info(
         _fail(str(err))
     if wer_sample > 0:
         judged = judge_sample(corpus, n=wer_sample, progress=not as_json)
-        info["judge"] = {"n": judged["n"], "wer": judged["wer"]}
+        info["judge"] = {k: judged[k] for k in ("n", "wer", "per_family")}
     if as_json:
         typer.echo(json.dumps(info, indent=1))
         return
@@ -78,6 +78,8 @@ def data_info(
         wer = info["judge"]["wer"]
         shown = "n/a" if wer is None else f"{100 * wer:.1f}%"
         typer.echo(f"\njudge WER on {info['judge']['n']} neutral assistant answers: {shown}")
+        for family, result in info["judge"]["per_family"].items():
+            typer.echo(f"  {family:32s} {100 * result['wer']:5.1f}%  (n={result['n']})")
 
 
 @data_app.command("play")

@@ -131,6 +131,14 @@ def transcribe_many(
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
 # Symbols that a TTS voice reads aloud; mapping them keeps "3 + 4 = 7" comparable to the spoken words.
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals "}
+# Spelling variants are not recognition errors: the judge's dictionary writes American English.
+_BRITISH_TO_AMERICAN = {
+    "colour": "color", "colours": "colors", "coloured": "colored", "favourite": "favorite",
+    "neighbour": "neighbor", "neighbours": "neighbors", "grey": "gray", "centre": "center",
+    "metre": "meter", "theatre": "theater", "travelled": "traveled", "honour": "honor",
+    "behaviour": "behavior", "flavour": "flavor", "harbour": "harbor", "organise": "organize",
+    "realise": "realize", "mum": "mom",
+}  # fmt: skip
 _THOUSANDS_SEP = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _ORDINAL_NUM = re.compile(r"(\d+)(st|nd|rd|th)\b")
 _DECIMAL = re.compile(r"(\d+)\.(\d+)")
@@ -145,6 +153,7 @@ def normalize_text(text: str) -> str:
     Apostrophes inside words are kept ("don't"); "12" -> "twelve", "105" -> "one hundred five",
     "3rd" -> "third", "1,000" -> "one thousand", "2.5" -> "two point five", "50%" -> "fifty percent";
     "&", "+", "=" become "and", "plus", "equals". Hyphens split words ("twenty-one" -> "twenty one").
+    Common British spellings become American ("colour" -> "color"), as the judge's dictionary writes them.
     """
     s = text.lower().translate(_APOSTROPHES)
     for sym, word in _SYMBOLS.items():
@@ -158,7 +167,7 @@ def normalize_text(text: str) -> str:
     s = _INTEGER.sub(lambda m: f" {number_to_words(int(m.group(0)))} ", s)
     s = _NON_WORD.sub(" ", s)
     s = _EDGE_APOSTROPHES.sub(" ", s)
-    return " ".join(s.split())
+    return " ".join(_BRITISH_TO_AMERICAN.get(w, w) for w in s.split())
 
 
 # ---------------------------------------------------------------------------------------------

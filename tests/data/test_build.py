@@ -13,7 +13,7 @@ from aqaa.data.build import (
     conversation_turns,
 )
 from aqaa.data.config import CorpusConfig
-from aqaa.data.corpus import example_audio, find_example, load_corpus, read_manifest, summarize
+from aqaa.data.corpus import example_audio, find_example, judge_sample, load_corpus, read_manifest, summarize
 from aqaa.data.tasks import FAMILIES
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
@@ -140,3 +140,12 @@ def test_test_split_hears_only_heldout_voices_and_the_rest_never():
                 assert voice.gender == turn.query_gender
         splits.add(split)
     assert splits == {"train", "validation", "test"}
+
+
+def test_judge_sample_scores_the_assistant_answers(corpus):
+    out, _ = corpus
+    result = judge_sample(out, n=3, split="train")
+    assert 1 <= result["n"] <= 3
+    assert sum(f["n"] for f in result["per_family"].values()) == result["n"]
+    assert 0.0 <= result["wer"] < 0.5  # flite awb on clean sentences: mostly right
+    assert all(e["hyp"] for e in result["examples"])

@@ -104,7 +104,10 @@ def summarize(corpus_dir: str | Path) -> dict[str, Any]:
 
 def judge_sample(corpus_dir: str | Path, n: int = 200, seed: int = 0, split: str = "train",
                  style: str = "neutral", progress: bool = False) -> dict[str, Any]:
-    """The ASR judge's WER on `n` random answers of one style (default: the assistant's neutral voice)."""
+    """The ASR judge's WER on `n` random answers of one style (default: the assistant's neutral voice).
+
+    Returns the corpus-level WER, the WER per family, and every (reference, transcript) pair.
+    """
     from aqaa import judge
 
     files = split_files(corpus_dir)
@@ -112,21 +115,26 @@ def judge_sample(corpus_dir: str | Path, n: int = 200, seed: int = 0, split: str
         raise ValueError(f"split {split!r} not in {corpus_dir}; it has {sorted(files)}")
     rows = []
     for path in files[split]:
-        table = pq.read_table(path, columns=["id", "answer_text", "answer_style", "answer_audio"],
+        table = pq.read_table(path, columns=["id", "family", "answer_text", "answer_style", "answer_audio"],
                               filters=[("answer_style", "=", style)])
         rows.extend(table.to_pylist())
     if not rows:
-        return {"n": 0, "wer": None}
+        return {"n": 0, "wer": None, "per_family": {}, "examples": []}
     sample = random.Random(seed).sample(rows, min(n, len(rows)))
-    refs, hyps = [], []
     iterator = sample
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(sample, desc="judging answers", unit="utt")
+    examples = []
     for row in iterator:
         wav, sr = decode_audio_bytes(row["answer_audio"]["bytes"])
-        refs.append(row["answer_text"])
-        hyps.append(judge.transcribe(wav, sr))
-    return {"n": len(sample), "wer": judge.wer(refs, hyps),
-            "examples": [{"id": r["id"], "ref": ref, "hyp": hyp} for r, ref, hyp in zip(sample, refs, hyps, strict=True)]}
+        examples.append({"id": row["id"], "family": row["family"], "ref": row["answer_text"],
+                         "hyp": judge.transcribe(wav, sr)})
+    families = sorted({e["family"] for e in examples})
+    per_family = {}
+    for family in families:
+        mine = [e for e in examples if e["family"] == family]
+        per_family[family] = {"n": len(mine), "wer": judge.wer([e["ref"] for e in mine], [e["hyp"] for e in mine])}
+    return {"n": len(examples), "wer": judge.wer([e["ref"] for e in examples], [e["hyp"] for e in examples]),
+            "per_family": per_family, "examples": examples}
