@@ -148,8 +148,8 @@ def note_hz(note: str) -> float:
     return 440.0 * 2 ** ((semis[note[0]] + 12 * (int(note[1:]) - 4)) / 12)
 
 
-def _sing(syllables: list[str], notes: tuple[str, ...], voice: Voice, config: CorpusConfig,
-          workdir: Path) -> tuple[np.ndarray, list[WordTime]]:
+def sing(syllables: list[str], notes: tuple[str, ...], voice: Voice, config: CorpusConfig,
+          workdir: Path | None) -> tuple[np.ndarray, list[WordTime]]:
     """Each syllable synthesised monotone at its note's F0, trimmed of flite's pauses, then concatenated."""
     style = config.styles["sing"]
     gap = np.zeros(int(config.note_gap_seconds * config.sample_rate), np.float32)
@@ -194,7 +194,7 @@ def synthesize_conversation(config: CorpusConfig, index: int, workdir: Path) -> 
         query = set_level(query, prosody.gain_db)
         if turn.notes:
             syllables = turn.answer.rstrip(".").lower().split()
-            answer, words = _sing(syllables, turn.notes, assistant, config, workdir)
+            answer, words = sing(syllables, turn.notes, assistant, config, workdir)
         else:
             utt = synthesize(turn.answer, assistant, config.styles[turn.answer_style], sr, workdir)
             answer = utt.wav
