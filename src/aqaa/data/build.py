@@ -222,7 +222,7 @@ def synthesize_conversation(config: CorpusConfig, index: int, workdir: Path) -> 
 
 def _record_hash(record: dict[str, Any]) -> str:
     meta = {k: v for k, v in record.items() if k not in ("query_audio", "answer_audio", "_sha")}
-    # float32 storage: hash what is stored, rounded, so the hash does not depend on float formatting noise
+    # Metadata as JSON plus the PCM hashes of both audios: equal for equal content, whatever Parquet does.
     text = json.dumps(meta, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256((text + record["_sha"]).encode()).hexdigest()
 
