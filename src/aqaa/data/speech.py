@@ -174,4 +174,4 @@ def synthesize(text: str, voice: Voice, prosody: Prosody, sample_rate: int, work
     audio = resample(audio.astype(np.float32), sr, sample_rate)
     if level:
         audio = set_level(audio, prosody.gain_db)
-    return Utterance(audio.astype(np.float32), phones)
+    return Utterance(audio, phones)

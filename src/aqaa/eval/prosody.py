@@ -28,12 +28,17 @@ class Prosody:
         return asdict(self)
 
 
-def _voiced_f0(wav: np.ndarray, sr: int) -> np.ndarray:
-    """F0 of the frames that carry energy (YIN; an order of magnitude faster than pYIN)."""
+def _frames(wav: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame YIN F0 (an order of magnitude faster than pYIN) and RMS, trimmed to the same length."""
     f0 = librosa.yin(wav, fmin=F0_MIN, fmax=F0_MAX, sr=sr, frame_length=FRAME, hop_length=HOP)
     rms = librosa.feature.rms(y=wav, frame_length=FRAME, hop_length=HOP)[0]
     n = min(len(f0), len(rms))
-    f0, rms = f0[:n], rms[:n]
+    return f0[:n], rms[:n]
+
+
+def _voiced_f0(wav: np.ndarray, sr: int) -> np.ndarray:
+    """F0 of the frames that carry energy."""
+    f0, rms = _frames(wav, sr)
     loud = rms > 0.25 * (rms.max() if rms.size else 0.0)
     # YIN reports F0 at its search bound for unvoiced frames; drop those too.
     return f0[loud & (f0 > F0_MIN * 1.05) & (f0 < F0_MAX * 0.95)]
@@ -83,10 +88,9 @@ def relative(p: Prosody, neutral: Prosody) -> dict[str, float]:
 
 def syllable_pitches(wav: np.ndarray, sr: int, min_gap_s: float = 0.03) -> list[float]:
     """Median F0 of each sung syllable, syllables being loud stretches separated by dips of >= `min_gap_s`."""
-    rms = librosa.feature.rms(y=wav, frame_length=FRAME, hop_length=HOP)[0]
-    f0 = librosa.yin(wav, fmin=F0_MIN, fmax=F0_MAX, sr=sr, frame_length=FRAME, hop_length=HOP)
-    n = min(len(f0), len(rms))
-    loud = rms[:n] > 0.2 * rms.max()
+    f0, rms = _frames(wav, sr)
+    n = len(f0)
+    loud = rms > 0.2 * rms.max()
     min_gap = max(1, int(min_gap_s * sr / HOP))
     pitches, run, gap = [], [], 0
     for i in range(n):
