@@ -13,6 +13,13 @@ app = typer.Typer(help="aqaa: end-to-end spoken dialogue toolkit (audio question
                   no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Build and inspect spoken question/answer corpora.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+train_app = typer.Typer(help="Train models from YAML recipes (resumable: rerun the same command to continue).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+eval_app = typer.Typer(help="Measure trained models.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "tokenizer"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +112,65 @@ def data_play(
     typer.echo(f"question  {example['query_text']!r}  [{example['query_voice']}, {example['query_style']}]")
     typer.echo(f"answer    {example['answer_text']!r}  [{example['answer_voice']}, {example['answer_style']}]")
     typer.echo(f"wrote     {out / 'question.wav'}  {out / 'answer.wav'}")
+
+
+@train_app.command("tokenizer")
+def train_tokenizer(
+    config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/tokenizer/default.yaml")],
+    stage: Annotated[list[str] | None, typer.Option(
+        help="Run only these stages (cache, linguistic, kmeans, semantic, assemble); default: every unfinished one")
+    ] = None,
+) -> None:
+    """Train the dual-codebook audio tokenizer (linguistic CTC + k-means, semantic VQ) on a corpus."""
+    from aqaa.recipes.train_tokenizer import main as run_recipe
+
+    try:
+        run_recipe(config, stage)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+
+
+@app.command("tokenize")
+def tokenize(
+    audio: Annotated[Path, typer.Argument(help="Audio file (wav, flac, mp3, …)")],
+    model: Annotated[Path, typer.Option(help="Tokenizer directory")] = DEFAULT_TOKENIZER,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each stream's codes and the ids as JSON")] = False,
+    streams: Annotated[str | None, typer.Option(help="dual, linguistic or semantic (default: the model's)")] = None,
+) -> None:
+    """Print the interleaved audio ids of a recording (audio-only ids: linguistic from 0, semantic after them)."""
+    from aqaa.audio import AudioError, load_audio
+    from aqaa.codec.tokenizer import AudioTokenizer
+
+    try:
+        tokenizer = AudioTokenizer.from_pretrained(model, streams=streams)
+        sr = tokenizer.sample_rate
+        wav = load_audio(audio, sample_rate=sr, normalize=False)  # keep the level: semantic codes carry it
+    except (AudioError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    codes = tokenizer.encode(wav, sr)
+    ids = tokenizer.ids(codes)
+    if as_json:
+        print(json.dumps({"sample_rate": sr, "streams": tokenizer.config.streams,
+                          "linguistic": codes.linguistic.tolist(), "semantic": codes.semantic.tolist(),
+                          "ids": ids.tolist()}))
+    else:
+        print(" ".join(map(str, ids.tolist())))
+
+
+@eval_app.command("tokenizer")
+def eval_tokenizer(
+    config: Annotated[Path, typer.Argument(help="The recipe YAML the tokenizer was trained with")],
+    model: Annotated[Path | None, typer.Option(help="Tokenizer directory (default: the recipe's output)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report JSON (default: MODEL/report.json)")] = None,
+    quick: Annotated[bool, typer.Option(help="Small samples: minutes instead of tens of minutes")] = False,
+) -> None:
+    """Probe what the tokenizer's codes carry (phones, pitch, energy, rate, speaker), codebook use, alignment."""
+    from aqaa.recipes.eval_tokenizer import main as run_eval
+
+    try:
+        run_eval(config, model, out, quick)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
 
 
 @app.command("demo")

@@ -1,0 +1,198 @@
+"""Tokenizer training data: log-mel, CTC phone targets, F0, voicing and energy, cached from a corpus.
+
+A cache is one safetensors file of concatenated per-utterance arrays plus offsets, and a JSON sidecar with
+per-utterance metadata (id, which side, voice, style, text). Shards are processed in parallel; the cache is
+written atomically, so an interrupted run leaves no half-written cache behind.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from aqaa.audio import decode_audio_bytes, resample
+from aqaa.checkpoint import save_tensors, write_json
+from aqaa.codec.mel import LogMel, MelConfig
+from aqaa.codec.phones import text_to_phone_ids
+from aqaa.data.corpus import split_files
+
+F0_REFERENCE = 120.0  # Hz; F0 targets are octaves relative to this
+F0_MIN, F0_MAX = 60.0, 500.0
+ARRAYS = ("mel", "phones", "f0", "voiced", "energy")
+
+
+def frame_targets(wav: np.ndarray, mel: MelConfig, n_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per mel frame: F0 in octaves re F0_REFERENCE (0 where unvoiced), voicing 0/1, log10 RMS energy."""
+    f0 = librosa.yin(wav, fmin=F0_MIN, fmax=F0_MAX, sr=mel.sample_rate, frame_length=1024, hop_length=mel.hop)
+    rms = librosa.feature.rms(y=wav, frame_length=mel.win, hop_length=mel.hop)[0]
+    f0, rms = _fit(f0, n_frames), _fit(rms, n_frames)
+    energy = np.log10(np.maximum(rms, 1e-5))
+    # YIN gives a value in every frame; keep frames with energy near the utterance's speech level whose F0 is
+    # not pinned to a search bound.
+    voiced = (energy > energy.max() - 1.5) & (f0 > F0_MIN * 1.05) & (f0 < F0_MAX * 0.95)
+    octaves = np.where(voiced, np.log2(np.maximum(f0, 1.0) / F0_REFERENCE), 0.0)
+    return octaves.astype(np.float32), voiced.astype(np.float32), energy.astype(np.float32)
+
+
+def _fit(x: np.ndarray, n: int) -> np.ndarray:
+    return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)), mode="edge")
+
+
+@dataclass
+class _Job:
+    path: str
+    sides: tuple[str, ...]
+    mel: MelConfig
+    max_examples: int | None
+
+
+def _process_shard(job: _Job) -> tuple[dict[str, list[np.ndarray]], list[dict[str, Any]]]:
+    torch.set_num_threads(1)
+    frontend = LogMel(job.mel)
+    columns = ["id", "family", "split"] + [f"{s}_{c}" for s in job.sides
+                                          for c in ("text", "audio", "voice", "style")]
+    columns += ["query_rate", "query_pitch", "query_gain_db"] if "query" in job.sides else []
+    rows = pq.read_table(job.path, columns=columns).to_pylist()[: job.max_examples]
+    arrays: dict[str, list[np.ndarray]] = {k: [] for k in ARRAYS}
+    meta = []
+    for row in rows:
+        for side in job.sides:
+            wav, sr = decode_audio_bytes(row[f"{side}_audio"]["bytes"])
+            if sr != job.mel.sample_rate:
+                wav = resample(wav, sr, job.mel.sample_rate)
+            try:
+                phones, _ = text_to_phone_ids(row[f"{side}_text"])
+            except ValueError:
+                continue
+            with torch.inference_mode():
+                mel = frontend(torch.from_numpy(wav)[None])[0].numpy()
+            f0, voiced, energy = frame_targets(wav, job.mel, mel.shape[0])
+            arrays["mel"].append(mel.astype(np.float16))
+            arrays["phones"].append(np.asarray(phones, dtype=np.int64))
+            arrays["f0"].append(f0)
+            arrays["voiced"].append(voiced)
+            arrays["energy"].append(energy)
+            item = {"id": row["id"], "side": side, "family": row["family"], "split": row["split"],
+                    "text": row[f"{side}_text"], "voice": row[f"{side}_voice"], "style": row[f"{side}_style"],
+                    "seconds": len(wav) / job.mel.sample_rate}
+            if side == "query":
+                item.update(rate=row["query_rate"], pitch=row["query_pitch"], gain_db=row["query_gain_db"])
+            meta.append(item)
+    return arrays, meta
+
+
+def build_cache(corpus_dir: str | Path, split: str, out: str | Path, mel: MelConfig, max_shards: int | None = None,
+                max_examples_per_shard: int | None = None, sides: tuple[str, ...] = ("query", "answer"),
+                workers: int = 2, progress: bool = True) -> Path:
+    """Cache features of `split` (the first `max_shards` shards) at `out` (.safetensors + .json)."""
+    files = split_files(corpus_dir)
+    if split not in files:
+        raise ValueError(f"split {split!r} not in {corpus_dir}; it has {sorted(files)}")
+    jobs = [_Job(p, tuple(sides), mel, max_examples_per_shard) for p in files[split][:max_shards]]
+    arrays: dict[str, list[np.ndarray]] = {k: [] for k in ARRAYS}
+    meta: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(_process_shard, jobs)
+        for shard_arrays, shard_meta in tqdm(results, total=len(jobs), desc=f"features {split}", unit="shard",
+                                             disable=not progress):
+            for k in ARRAYS:
+                arrays[k].extend(shard_arrays[k])
+            meta.extend(shard_meta)
+    if not meta:
+        raise ValueError(f"no usable utterances in split {split!r} of {corpus_dir}")
+    tensors = {}
+    for k in ARRAYS:
+        lengths = np.array([len(a) for a in arrays[k]], dtype=np.int64)
+        tensors[k] = torch.from_numpy(np.concatenate(arrays[k]))
+        tensors[f"{k}_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out.with_suffix(".json"), {"corpus": str(corpus_dir), "split": split, "utterances": meta,
+                                          "hours": sum(m["seconds"] for m in meta) / 3600})
+    save_tensors(out.with_suffix(".safetensors"), tensors)
+    return out.with_suffix(".safetensors")
+
+
+class FeatureCache:
+    """Random access to a cache written by `build_cache`."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path).with_suffix(".safetensors")
+        if not path.is_file():
+            raise FileNotFoundError(f"feature cache not found: {path} (build it with the tokenizer recipe)")
+        self.tensors = load_file(str(path))
+        self.meta: list[dict[str, Any]] = json.loads(path.with_suffix(".json").read_text())["utterances"]
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def get(self, key: str, i: int) -> torch.Tensor:
+        off = self.tensors[f"{key}_offsets"]
+        return self.tensors[key][off[i]: off[i + 1]]
+
+    def mel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        mel = self.tensors["mel"].float()
+        return mel.mean(0), mel.std(0)
+
+    def hours(self) -> float:
+        return sum(m["seconds"] for m in self.meta) / 3600
+
+
+def batches(cache: FeatureCache, max_frames: int, seed: int, epoch: int) -> list[list[int]]:
+    """Utterance indices grouped into batches of about `max_frames` padded mel frames, length-sorted in buckets."""
+    rng = np.random.default_rng(seed + 1000 * epoch)
+    order = rng.permutation(len(cache))
+    lengths = np.diff(cache.tensors["mel_offsets"].numpy())
+    out: list[list[int]] = []
+    bucket = 256
+    for start in range(0, len(order), bucket):
+        chunk = sorted(order[start:start + bucket], key=lambda i: lengths[i])
+        batch: list[int] = []
+        for i in chunk:
+            if batch and (len(batch) + 1) * max(lengths[batch[-1]], lengths[i]) > max_frames:
+                out.append(batch)
+                batch = []
+            batch.append(int(i))
+        if batch:
+            out.append(batch)
+    rng.shuffle(out)  # type: ignore[arg-type]
+    return out
+
+
+def collate(cache: FeatureCache, indices: list[int], frames_per_token: int) -> dict[str, torch.Tensor]:
+    """Padded batch: mel [B, T, n_mels], lengths, phones [B, L], per-token F0/voicing/energy targets."""
+    mels = [cache.get("mel", i).float() for i in indices]
+    lengths = torch.tensor([len(m) for m in mels])
+    t = int(lengths.max())
+    mel = torch.stack([torch.nn.functional.pad(m, (0, 0, 0, t - len(m))) for m in mels])
+    phones = [cache.get("phones", i) for i in indices]
+    targets = torch.zeros(len(indices), max(1, max(len(p) for p in phones)), dtype=torch.long)
+    for b, p in enumerate(phones):
+        targets[b, : len(p)] = p
+    tok = t // frames_per_token
+    per_token = {}
+    for key in ("f0", "voiced", "energy"):
+        rows = [torch.nn.functional.pad(cache.get(key, i), (0, t - int(lengths[b])))
+                for b, i in enumerate(indices)]
+        per_token[key] = torch.stack(rows)[:, : tok * frames_per_token].reshape(len(indices), tok, frames_per_token)
+    voiced_frac = per_token["voiced"].mean(-1)
+    f0_sum = (per_token["f0"] * per_token["voiced"]).sum(-1)
+    return {
+        "mel": mel, "mel_lengths": lengths, "phones": targets,
+        "phone_lengths": torch.tensor([len(p) for p in phones]),
+        "log_f0": f0_sum / per_token["voiced"].sum(-1).clamp(min=1),
+        "voiced": (voiced_frac >= 0.5).float(),
+        "log_energy": per_token["energy"].mean(-1),
+    }
+
+

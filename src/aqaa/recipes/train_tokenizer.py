@@ -1,0 +1,205 @@
+"""Recipe: train the dual-codebook audio tokenizer on a corpus.
+
+Stages, each resumable and skipped when already done:
+  cache       log-mel, phones, F0/voicing/energy of the corpus splits  → RUN/cache/{split}.safetensors
+  linguistic  CTC phone recogniser on 60 ms frames                      → RUN/linguistic/
+  kmeans      1024 centroids of its features                            → RUN/linguistic_codebook.safetensors
+  semantic    25 Hz encoder + VQ, trained to rebuild mel, pitch, energy → RUN/semantic/
+  assemble    the tokenizer (both streams) and its codebook report      → OUT/ (from_pretrained-able)
+The linguistic and semantic stages are independent: two processes may run them at once (`--stage`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from aqaa.checkpoint import save_tensors, write_json
+from aqaa.codec.data import FeatureCache, batches, build_cache, collate
+from aqaa.codec.evaluate import alignment_errors, codebook_usage, encode_cache
+from aqaa.codec.kmeans import kmeans
+from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
+from aqaa.configs import from_dict, load_yaml
+from aqaa.trainer import TrainConfig, train
+
+ALIGNMENT_VOICES = ("flite:awb", "flite:kal16", "flite:rms", "flite:slt")  # training voices with phone timings
+STAGES = ("cache", "linguistic", "kmeans", "semantic", "assemble")
+
+
+@dataclass
+class CacheConfig:
+    train_shards: int | None = None  # None: every shard of the split
+    validation_shards: int | None = 1
+    test_shards: int | None = 2
+    max_examples_per_shard: int | None = None
+    workers: int = 2
+
+
+@dataclass
+class KMeansConfig:
+    frames: int = 300_000
+    iters: int = 20
+
+
+@dataclass
+class RecipeConfig:
+    corpus: str = "corpora/default"
+    run_dir: str = "runs/tokenizer/default"
+    out: str = "models/tokenizer"
+    threads: int = 2
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    linguistic_training: TrainConfig = field(default_factory=TrainConfig)
+    kmeans: KMeansConfig = field(default_factory=KMeansConfig)
+    semantic_training: TrainConfig = field(default_factory=TrainConfig)
+    validation_utterances: int = 64
+    alignment_calibration_texts: int = 40
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
+    data = load_yaml(path)
+    data.update(overrides or {})
+    return from_dict(RecipeConfig, data, str(path))
+
+
+def _cache_path(config: RecipeConfig, split: str) -> Path:
+    return Path(config.run_dir) / "cache" / f"{split}.safetensors"
+
+
+def stage_cache(config: RecipeConfig) -> None:
+    c = config.cache
+    for split, shards in (("validation", c.validation_shards), ("test", c.test_shards), ("train", c.train_shards)):
+        if not _cache_path(config, split).is_file():
+            build_cache(config.corpus, split, _cache_path(config, split), config.tokenizer.linguistic.mel,
+                        max_shards=shards, max_examples_per_shard=c.max_examples_per_shard, workers=c.workers)
+
+
+def _normalized(model: AudioTokenizer, train_cache: FeatureCache) -> None:
+    mean, std = train_cache.mel_stats()
+    model.linguistic.encoder.set_normalization(mean, std)
+    model.semantic.encoder.set_normalization(mean, std)
+
+
+def _validation(cache: FeatureCache, config: RecipeConfig, frames_per_token: int) -> list[dict[str, torch.Tensor]]:
+    n = min(len(cache), config.validation_utterances)
+    return [collate(cache, list(range(i, min(n, i + 16))), frames_per_token) for i in range(0, n, 16)]
+
+
+def stage_linguistic(config: RecipeConfig) -> None:
+    tokenizer = AudioTokenizer(config.tokenizer)
+    train_cache = FeatureCache(_cache_path(config, "train"))
+    _normalized(tokenizer, train_cache)
+    model = tokenizer.linguistic
+    k = config.tokenizer.linguistic.encoder.frames_per_token
+    val = _validation(FeatureCache(_cache_path(config, "validation")), config, k)
+
+    def loss(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"loss": model.compute_loss(b["mel"], b["mel_lengths"], b["phones"], b["phone_lengths"])}
+
+    def evaluate() -> dict[str, float]:
+        return {"loss": sum(float(loss(b)["loss"]) for b in val) / len(val)}
+
+    t = config.linguistic_training
+    train(model, loss, lambda e: batches(train_cache, t.max_frames, t.seed, e), lambda ix: collate(train_cache, ix, k),
+          t, config.run_dir, "linguistic", evaluate)
+
+
+def stage_kmeans(config: RecipeConfig) -> None:
+    tokenizer = AudioTokenizer(config.tokenizer)
+    tokenizer.linguistic.load_state_dict(load_file(str(Path(config.run_dir) / "linguistic" / "model.safetensors")))
+    cache = FeatureCache(_cache_path(config, "train"))
+    feats = []
+    total = 0
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for i in torch.randperm(len(cache), generator=generator).tolist():
+            f, _ = tokenizer.linguistic.encoder(cache.get("mel", i).float()[None])
+            feats.append(f[0])
+            total += f.shape[1]
+            if total >= config.kmeans.frames:
+                break
+    centroids = kmeans(torch.cat(feats), config.tokenizer.linguistic.codebook_size, config.kmeans.iters,
+                       progress=True)
+    save_tensors(Path(config.run_dir) / "linguistic_codebook.safetensors", {"centroids": centroids})
+
+
+def stage_semantic(config: RecipeConfig) -> None:
+    tokenizer = AudioTokenizer(config.tokenizer)
+    train_cache = FeatureCache(_cache_path(config, "train"))
+    _normalized(tokenizer, train_cache)
+    model = tokenizer.semantic
+    k = config.tokenizer.semantic.encoder.frames_per_token
+    val = _validation(FeatureCache(_cache_path(config, "validation")), config, k)
+    keys = ("mel", "mel_lengths", "log_f0", "voiced", "log_energy")
+
+    def loss(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return model.compute_loss(*(b[key] for key in keys))
+
+    def evaluate() -> dict[str, float]:
+        # Eval mode: the quantiser neither updates its EMA codebook nor replaces dead codes here.
+        sums: dict[str, float] = {}
+        for b in val:
+            for name, value in loss(b).items():
+                sums[name] = sums.get(name, 0.0) + float(value) / len(val)
+        return sums
+
+    t = config.semantic_training
+    train(model, loss, lambda e: batches(train_cache, t.max_frames, t.seed, e), lambda ix: collate(train_cache, ix, k),
+          t, config.run_dir, "semantic", evaluate)
+
+
+def stage_assemble(config: RecipeConfig) -> None:
+    tokenizer = AudioTokenizer(config.tokenizer)
+    run = Path(config.run_dir)
+    tokenizer.linguistic.load_state_dict(load_file(str(run / "linguistic" / "model.safetensors")))
+    tokenizer.linguistic.set_codebook(load_file(str(run / "linguistic_codebook.safetensors"))["centroids"])
+    tokenizer.semantic.load_state_dict(load_file(str(run / "semantic" / "model.safetensors")))
+    train_cache = FeatureCache(_cache_path(config, "train"))
+    # The causal encoder emits phones late; measure by how much on training sentences in flite's voices.
+    texts = [m["text"] for m in train_cache.meta if m["side"] == "answer"][: config.alignment_calibration_texts]
+    if texts:
+        timing = alignment_errors(tokenizer, texts, list(ALIGNMENT_VOICES), delay_ms=0.0)
+        tokenizer.linguistic.config.alignment_delay_ms = timing["median_signed_phone_start_error_ms"] or 0.0
+    report = codebook_usage(encode_cache(tokenizer, train_cache, desc="codebook use"), tokenizer)
+    tokenizer.save(config.out)
+    write_json(Path(config.out) / "codebook_report.json", report)
+    print(f"alignment delay: {tokenizer.linguistic.config.alignment_delay_ms} ms")
+    for name, r in report.items():
+        print(f"{name}: {r['used']}/{r['codebook_size']} codes used ({100 * r['used_fraction']:.1f}%), "
+              f"perplexity {r['perplexity']}")
+
+
+def stage_done(config: RecipeConfig, stage: str) -> bool:
+    run = Path(config.run_dir)
+    if stage == "cache":
+        return all(_cache_path(config, s).is_file() for s in ("train", "validation", "test"))
+    if stage in ("linguistic", "semantic"):
+        training = getattr(config, f"{stage}_training")
+        state = run / stage / "state.json"
+        return state.is_file() and json.loads(state.read_text())["step"] >= training.steps
+    if stage == "kmeans":
+        return (run / "linguistic_codebook.safetensors").is_file()
+    return (Path(config.out) / "model.safetensors").is_file()
+
+
+RUNNERS = {"cache": stage_cache, "linguistic": stage_linguistic, "kmeans": stage_kmeans,
+           "semantic": stage_semantic, "assemble": stage_assemble}
+
+
+def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
+    config = load_config(config_path, overrides)
+    torch.set_num_threads(config.threads)
+    unknown = sorted(set(stages or []) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
+    for stage in stages or STAGES:
+        if stages is None and stage_done(config, stage):
+            print(f"stage {stage}: already done")
+            continue
+        print(f"stage {stage}")
+        RUNNERS[stage](config)

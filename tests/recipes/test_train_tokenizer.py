@@ -1,0 +1,68 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from aqaa.cli import app
+from aqaa.codec.tokenizer import AudioTokenizer
+from aqaa.data.build import build_corpus
+from aqaa.data.config import CorpusConfig
+from aqaa.recipes.train_tokenizer import main
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tokenizer" / "tiny.yaml"
+pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
+                                reason="synthesisers not installed")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tokenizer")
+    corpus = root / "corpus"
+    build_corpus(CorpusConfig(name="t", seed=5, conversations=16, shard_size=8, validation_fraction=0.25,
+                              test_fraction=0.25), corpus, workers=2, progress=False)
+    overrides = {"corpus": str(corpus), "run_dir": str(root / "run"), "out": str(root / "tok")}
+    main(CONFIG, overrides=overrides)
+    return root, overrides
+
+
+def test_recipe_trains_every_stage_and_logs_falling_loss(trained):
+    root, _ = trained
+    tokenizer = AudioTokenizer.from_pretrained(root / "tok")
+    assert tokenizer.config.linguistic.codebook_size == 16 and bool(tokenizer.linguistic.fitted)
+    report = json.loads((root / "tok" / "codebook_report.json").read_text())
+    assert set(report) == {"linguistic", "semantic"} and report["linguistic"]["used"] > 1
+    for stage in ("linguistic", "semantic"):
+        log = [json.loads(line) for line in (root / "run" / stage / "log.jsonl").read_text().splitlines()]
+        assert log[-1]["step"] == 20 and log[-1]["loss"] < log[0]["loss"] and "val_loss" in log[-1]
+
+
+def test_rerun_skips_finished_stages(trained, capsys):
+    root, overrides = trained
+    before = (root / "tok" / "model.safetensors").stat().st_mtime_ns
+    main(CONFIG, overrides=overrides)
+    assert "stage semantic: already done" in capsys.readouterr().out
+    assert (root / "tok" / "model.safetensors").stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="unknown stages"):
+        main(CONFIG, stages=["tokenize"], overrides=overrides)
+
+
+def test_tokenize_command_prints_interleaved_ids(trained, tmp_path):
+    root, _ = trained
+    from aqaa.data.speech import Prosody, synthesize, voice_from_name
+
+    wav = synthesize("what is seven plus five", voice_from_name("flite:slt"), Prosody(), 22050).wav
+    sf.write(tmp_path / "q.wav", wav, 22050)
+    runner = CliRunner()
+    result = runner.invoke(app, ["tokenize", str(tmp_path / "q.wav"), "--model", str(root / "tok"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    groups = len(data["ids"]) // 5
+    assert groups == min(len(data["linguistic"]) // 2, len(data["semantic"]) // 3) > 0
+    assert data["ids"][:2] == data["linguistic"][:2] and data["ids"][2] == 16 + data["semantic"][0]
+    plain = runner.invoke(app, ["tokenize", str(tmp_path / "q.wav"), "--model", str(root / "tok")])
+    assert plain.output.split() == [str(i) for i in data["ids"]]
+    missing = runner.invoke(app, ["tokenize", str(tmp_path / "nope.wav"), "--model", str(root / "tok")])
+    assert missing.exit_code == 2 and "nope.wav" in missing.output
