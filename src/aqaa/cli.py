@@ -157,6 +157,32 @@ def tokenize(
         print(" ".join(map(str, ids.tolist())))
 
 
+@app.command("align")
+def align_command(
+    audio: Annotated[Path, typer.Argument(help="Audio file of one utterance")],
+    text: Annotated[str, typer.Argument(help="What is said in it")],
+    model: Annotated[Path, typer.Option(help="Tokenizer directory (its linguistic encoder aligns)")] = DEFAULT_TOKENIZER,
+    phones: Annotated[bool, typer.Option(help="Also list every phone")] = False,
+) -> None:
+    """Word (and phone) start/end times of a transcribed recording, by CTC forced alignment. Prints JSON."""
+    from dataclasses import asdict
+
+    from aqaa.audio import AudioError, load_audio
+    from aqaa.codec.align import AlignmentError, align
+    from aqaa.codec.tokenizer import AudioTokenizer
+
+    try:
+        tokenizer = AudioTokenizer.from_pretrained(model)
+        wav = load_audio(audio, sample_rate=tokenizer.sample_rate, normalize=False)
+        phone_times, word_times = align(tokenizer.linguistic, wav, text, tokenizer.sample_rate)
+    except (AudioError, AlignmentError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    result: dict = {"words": [asdict(w) for w in word_times]}
+    if phones:
+        result["phones"] = [asdict(p) for p in phone_times]
+    print(json.dumps(result, indent=1))
+
+
 @eval_app.command("tokenizer")
 def eval_tokenizer(
     config: Annotated[Path, typer.Argument(help="The recipe YAML the tokenizer was trained with")],

@@ -37,10 +37,11 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def load_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A YAML file's top-level mapping; clear errors for a missing file or another top-level type."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")

@@ -51,6 +51,7 @@ def test_rerun_skips_finished_stages(trained, capsys):
 
 def test_tokenize_command_prints_interleaved_ids(trained, tmp_path):
     root, _ = trained
+    from aqaa.codec.phones import text_to_phone_ids
     from aqaa.data.speech import Prosody, synthesize, voice_from_name
 
     wav = synthesize("what is seven plus five", voice_from_name("flite:slt"), Prosody(), 22050).wav
@@ -66,3 +67,22 @@ def test_tokenize_command_prints_interleaved_ids(trained, tmp_path):
     assert plain.output.split() == [str(i) for i in data["ids"]]
     missing = runner.invoke(app, ["tokenize", str(tmp_path / "nope.wav"), "--model", str(root / "tok")])
     assert missing.exit_code == 2 and "nope.wav" in missing.output
+
+
+def test_align_command_prints_word_times(trained, tmp_path):
+    root, _ = trained
+    from aqaa.codec.phones import text_to_phone_ids
+    from aqaa.data.speech import Prosody, synthesize, voice_from_name
+
+    wav = synthesize("the cat sat on the mat", voice_from_name("flite:awb"), Prosody(), 16000).wav
+    sf.write(tmp_path / "a.wav", wav, 16000)
+    runner = CliRunner()
+    result = runner.invoke(app, ["align", str(tmp_path / "a.wav"), "the cat sat on the mat", "--model",
+                                 str(root / "tok"), "--phones"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [w["word"] for w in data["words"]] == ["the", "cat", "sat", "on", "the", "mat"]
+    assert len(data["phones"]) == len(text_to_phone_ids("the cat sat on the mat")[0])
+    assert all(w["end"] >= w["start"] for w in data["words"])
+    short = runner.invoke(app, ["align", str(tmp_path / "a.wav"), "word " * 80, "--model", str(root / "tok")])
+    assert short.exit_code == 2 and "phones need" in short.output

@@ -34,7 +34,7 @@ def _assign(x: torch.Tensor, centroids: torch.Tensor, chunk: int = 65536) -> tor
     return torch.cat([nearest(x[i:i + chunk], centroids, norms) for i in range(0, x.shape[0], chunk)])
 
 
-def _plus_plus(x: torch.Tensor, k: int, gen: torch.Generator, sample: int = 200_000) -> torch.Tensor:
+def _plus_plus(x: torch.Tensor, k: int, gen: torch.Generator, sample: int = 20_000) -> torch.Tensor:
     """k-means++ seeding over a random subset (exact seeding is O(N k) per centre)."""
     pool = x[torch.randperm(x.shape[0], generator=gen)[:sample]]
     chosen = [int(torch.randint(pool.shape[0], (1,), generator=gen))]

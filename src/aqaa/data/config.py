@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from aqaa.configs import load_yaml
 from aqaa.data.speech import ESPEAK_VARIANT_GENDER, FLITE_VOICES, Prosody
 from aqaa.data.tasks import FAMILIES
 
@@ -121,10 +120,4 @@ class CorpusConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> CorpusConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"corpus config not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping at the top level")
-        return cls.from_dict(data)
+        return cls.from_dict(load_yaml(path, "corpus config"))

@@ -12,6 +12,7 @@ The linguistic and semantic stages are independent: two processes may run them a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ class RecipeConfig:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
-    data = load_yaml(path)
+    data = load_yaml(path, "tokenizer recipe config")
     data.update(overrides or {})
     return from_dict(RecipeConfig, data, str(path))
 
@@ -79,34 +80,38 @@ def stage_cache(config: RecipeConfig) -> None:
                         max_shards=shards, max_examples_per_shard=c.max_examples_per_shard, workers=c.workers)
 
 
-def _normalized(model: AudioTokenizer, train_cache: FeatureCache) -> None:
-    mean, std = train_cache.mel_stats()
-    model.linguistic.encoder.set_normalization(mean, std)
-    model.semantic.encoder.set_normalization(mean, std)
-
-
 def _validation(cache: FeatureCache, config: RecipeConfig, frames_per_token: int) -> list[dict[str, torch.Tensor]]:
     n = min(len(cache), config.validation_utterances)
     return [collate(cache, list(range(i, min(n, i + 16))), frames_per_token) for i in range(0, n, 16)]
 
 
-def stage_linguistic(config: RecipeConfig) -> None:
-    tokenizer = AudioTokenizer(config.tokenizer)
+Losses = dict[str, torch.Tensor]
+
+
+def _train_stream(config: RecipeConfig, stream: str, loss_of: Callable[[torch.nn.Module, Losses], Losses]) -> None:
+    """Train one stream's model (`linguistic` or `semantic`) on the train cache, validating on the validation one."""
     train_cache = FeatureCache(_cache_path(config, "train"))
-    _normalized(tokenizer, train_cache)
-    model = tokenizer.linguistic
-    k = config.tokenizer.linguistic.encoder.frames_per_token
+    model = getattr(AudioTokenizer(config.tokenizer), stream)
+    model.encoder.set_normalization(*train_cache.mel_stats())
+    k = getattr(config.tokenizer, stream).encoder.frames_per_token
     val = _validation(FeatureCache(_cache_path(config, "validation")), config, k)
 
-    def loss(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"loss": model.compute_loss(b["mel"], b["mel_lengths"], b["phones"], b["phone_lengths"])}
-
     def evaluate() -> dict[str, float]:
-        return {"loss": sum(float(loss(b)["loss"]) for b in val) / len(val)}
+        # Called in eval mode: the semantic quantiser neither updates its codebook nor replaces dead codes here.
+        sums: dict[str, float] = {}
+        for b in val:
+            for name, value in loss_of(model, b).items():
+                sums[name] = sums.get(name, 0.0) + float(value) / len(val)
+        return sums
 
-    t = config.linguistic_training
-    train(model, loss, lambda e: batches(train_cache, t.max_frames, t.seed, e), lambda ix: collate(train_cache, ix, k),
-          t, config.run_dir, "linguistic", evaluate)
+    t = getattr(config, f"{stream}_training")
+    train(model, lambda b: loss_of(model, b), lambda e: batches(train_cache, t.max_frames, t.seed, e),
+          lambda ix: collate(train_cache, ix, k), t, config.run_dir, stream, evaluate)
+
+
+def stage_linguistic(config: RecipeConfig) -> None:
+    _train_stream(config, "linguistic", lambda model, b: {
+        "loss": model.compute_loss(b["mel"], b["mel_lengths"], b["phones"], b["phone_lengths"])})
 
 
 def stage_kmeans(config: RecipeConfig) -> None:
@@ -129,28 +134,8 @@ def stage_kmeans(config: RecipeConfig) -> None:
 
 
 def stage_semantic(config: RecipeConfig) -> None:
-    tokenizer = AudioTokenizer(config.tokenizer)
-    train_cache = FeatureCache(_cache_path(config, "train"))
-    _normalized(tokenizer, train_cache)
-    model = tokenizer.semantic
-    k = config.tokenizer.semantic.encoder.frames_per_token
-    val = _validation(FeatureCache(_cache_path(config, "validation")), config, k)
     keys = ("mel", "mel_lengths", "log_f0", "voiced", "log_energy")
-
-    def loss(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return model.compute_loss(*(b[key] for key in keys))
-
-    def evaluate() -> dict[str, float]:
-        # Eval mode: the quantiser neither updates its EMA codebook nor replaces dead codes here.
-        sums: dict[str, float] = {}
-        for b in val:
-            for name, value in loss(b).items():
-                sums[name] = sums.get(name, 0.0) + float(value) / len(val)
-        return sums
-
-    t = config.semantic_training
-    train(model, loss, lambda e: batches(train_cache, t.max_frames, t.seed, e), lambda ix: collate(train_cache, ix, k),
-          t, config.run_dir, "semantic", evaluate)
+    _train_stream(config, "semantic", lambda model, b: model.compute_loss(*(b[key] for key in keys)))
 
 
 def stage_assemble(config: RecipeConfig) -> None:

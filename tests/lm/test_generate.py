@@ -1,0 +1,87 @@
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from aqaa.lm.fast import FastLlama
+from aqaa.lm.generate import Generator, SamplingConfig, sample
+from aqaa.lm.layouts import LAYOUTS, parse_answer
+from aqaa.vocab import Vocabulary, train_text_tokenizer
+
+TEXTS = ["what is seven plus five", "seven plus five is twelve", "the capital of france is paris"]
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return Vocabulary(train_text_tokenizer(TEXTS, vocab_size=300, min_frequency=1), linguistic_size=16,
+                      semantic_size=32)
+
+
+def tiny_llama(vocab_size, seed=0, kv_heads=2):
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=512,
+                         tie_word_embeddings=False)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_greedy_tokens_equal_hf_generate(kv_heads):
+    model = tiny_llama(500, kv_heads=kv_heads)
+    prompt = torch.randint(0, 500, (1, 12), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        hf = model.generate(prompt, max_new_tokens=60, min_new_tokens=60, do_sample=False)[0, 12:].tolist()
+    fast = FastLlama(model, 128)
+    logits, ours = fast.forward(prompt[0]), []
+    for _ in range(60):
+        ours.append(int(logits.argmax()))
+        logits = fast.forward(torch.tensor([ours[-1]]))
+    assert ours == hf
+
+
+def test_incremental_logits_equal_a_full_forward():
+    model = tiny_llama(500)
+    ids = torch.randint(0, 500, (40,), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        full = model(ids[None]).logits[0]
+    fast = FastLlama(model, 64)
+    torch.testing.assert_close(fast.forward(ids[:25]), full[24], rtol=1e-4, atol=1e-5)
+    for t in range(25, 40):  # one by one, then a chunk after a reset
+        step = fast.forward(ids[t:t + 1])
+        torch.testing.assert_close(step, full[t], rtol=1e-4, atol=1e-5)
+    fast.reset()
+    fast.forward(ids[:10])
+    torch.testing.assert_close(fast.forward(ids[10:30]), full[29], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="max_len"):
+        fast.forward(ids)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_sampled_answers_are_always_well_formed(vocab, layout):
+    model = tiny_llama(vocab.size)
+    for seed in range(3):
+        gen = Generator(model, vocab, layout, SamplingConfig(temperature=1.5, top_p=1.0, seed=seed,
+                                                             max_new_tokens=200), max_len=256)
+        events = list(gen.generate(torch.tensor([vocab.bot, 5, 6])))
+        assert events[-1].kind == "end"
+        audio = [i for e in events if e.kind == "audio" for i in e.audio_ids]
+        assert all(len(e.audio_ids) % 5 == 0 for e in events if e.kind == "audio")
+        assert all(len(e.audio_ids) == 15 for e in [e for e in events if e.kind == "audio"][:-1])
+        text = "".join(e.text for e in events if e.kind == "text")
+        if not events[-1].truncated:  # the layout's own parser reads the answer the events came from
+            text_ids, audio_ids = parse_answer(vocab, gen.last_answer_ids, layout)
+            assert audio_ids == audio and vocab.decode_text(text_ids) == text
+
+
+def test_sampling_settings():
+    logits = torch.tensor([1.0, 3.0, 2.0, 0.5])
+    allowed = torch.tensor([True, False, True, True])
+    assert sample(logits, allowed, SamplingConfig(greedy=True), [], None) == 2
+    draws = {sample(logits, allowed, SamplingConfig(top_k=1), [], torch.Generator().manual_seed(s)) for s in range(20)}
+    assert draws == {2}
+    draws = {sample(logits, allowed, SamplingConfig(temperature=1.0, top_p=1.0), [], torch.Generator().manual_seed(s))
+             for s in range(200)}
+    assert draws == {0, 2, 3}  # never the masked id
+    penalised = sample(logits, allowed, SamplingConfig(greedy=True, repetition_penalty=10.0), [2], None)
+    assert penalised == 0
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingConfig(top_p=0.0)
