@@ -28,6 +28,7 @@ class SpokenTurn:
     audio: np.ndarray | None = None  # mono float32
     sample_rate: int | None = None
     text: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # an assistant turn: its SpokenAnswer.extra, passed back
 
 
 @dataclass
@@ -56,6 +57,7 @@ _LOADERS: dict[str, Loader] = {}
 KIND_MODULES = {
     "aqaa.spoken_lm": "aqaa.lm.spoken",
     "aqaa.cascade": "aqaa.eval.cascade",
+    "aqaa.reference": "aqaa.eval.reference",
 }
 
 

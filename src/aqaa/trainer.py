@@ -1,5 +1,9 @@
-"""A small resumable training loop shared by the recipes: AdamW, warm-up + cosine schedule, gradient clipping,
-JSONL metrics, tqdm progress, and safetensors checkpoints that a rerun resumes from."""
+"""A small resumable training loop shared by the recipes: AdamW, warm-up + cosine schedule, gradient clipping and
+accumulation, JSONL metrics, tqdm progress, and safetensors checkpoints that a rerun resumes from.
+
+With an `accelerate.Accelerator` the same loop runs on one CPU or on many GPUs (`accelerate launch`): the model
+and optimizer are prepared by it, only the main process writes, and each process feeds its own share of the
+batches (the caller's `epoch_batches` decides the share)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
     max_frames: int = 12000  # padded mel frames per batch
+    grad_accum: int = 1  # batches whose gradients add up to one optimizer step
     log_every: int = 10
     eval_every: int = 250
     checkpoint_every: int = 100
@@ -45,13 +50,21 @@ Batch = dict[str, torch.Tensor]
 
 def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Tensor]],
           epoch_batches: Callable[[int], list[Any]], make_batch: Callable[[Any], Batch], config: TrainConfig,
-          run_dir: str | Path, name: str, evaluate: Callable[[], dict[str, float]] | None = None) -> Path:
-    """Train `model` for `config.steps` steps; state lives in `run_dir/name/`. A rerun resumes from the last
-    checkpoint (same batches in the same order, so a resumed run matches an uninterrupted one's data)."""
+          run_dir: str | Path, name: str, evaluate: Callable[[], dict[str, float]] | None = None,
+          param_groups: list[dict[str, Any]] | None = None, accelerator: Any = None) -> Path:
+    """Train `model` for `config.steps` optimizer steps of `config.grad_accum` batches each; state lives in
+    `run_dir/name/`. A rerun resumes from the last checkpoint (same batches in the same order, so a resumed run
+    matches an uninterrupted one's data). `param_groups` (AdamW groups; an `lr_scale` entry scales a group's
+    learning rate) default to all parameters at `config.lr`."""
     work = Path(run_dir) / name
-    work.mkdir(parents=True, exist_ok=True)
+    main_process = accelerator is None or accelerator.is_main_process
+    if main_process:
+        work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    groups = param_groups or [{"params": list(model.parameters())}]
+    for group in groups:
+        group.setdefault("lr_scale", 1.0)
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     step, epoch, index = 0, 0, 0
     if (work / "state.json").is_file():
         state = json.loads((work / "state.json").read_text())
@@ -61,10 +74,15 @@ def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Ten
         torch.manual_seed(config.seed + step)
     if step >= config.steps:
         return work
+    trained = model
+    if accelerator is not None:
+        model, opt = accelerator.prepare(model, opt)
 
     def save() -> None:
+        if not main_process:
+            return
         tensors, meta = optimizer_state(opt)
-        save_tensors(work / "model.safetensors", model.state_dict())
+        save_tensors(work / "model.safetensors", trained.state_dict())
         save_tensors(work / "optimizer.safetensors", tensors)
         write_json(work / "state.json", {"step": step, "epoch": epoch, "index": index, "optimizer": meta})
 
@@ -79,16 +97,23 @@ def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Ten
 
     stream = batch_stream()
     model.train()
-    bar = tqdm(total=config.steps, initial=step, desc=f"train {name}", unit="step")
+    bar = tqdm(total=config.steps, initial=step, desc=f"train {name}", unit="step", disable=not main_process)
     started = time.time()
-    with open(work / "log.jsonl", "a") as log:
+    clip = torch.nn.utils.clip_grad_norm_ if accelerator is None else accelerator.clip_grad_norm_
+    with open(work / "log.jsonl", "a") if main_process else open("/dev/null", "w") as log:
         while step < config.steps:
             for group in opt.param_groups:
-                group["lr"] = config.lr * lr_factor(step, config)
-            losses = loss_fn(make_batch(next(stream)))
+                group["lr"] = config.lr * group["lr_scale"] * lr_factor(step, config)
             opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            sums: dict[str, torch.Tensor] = {}
+            for _ in range(config.grad_accum):
+                losses = loss_fn(make_batch(next(stream)))
+                scaled = losses["loss"] / config.grad_accum
+                scaled.backward() if accelerator is None else accelerator.backward(scaled)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach() / config.grad_accum
+            losses = sums
+            grad_norm = clip(model.parameters(), config.grad_clip)
             opt.step()
             step += 1
             bar.update(1)
@@ -96,7 +121,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Ten
             record: dict[str, Any] = {}
             if step % config.log_every == 0 or step == config.steps:
                 record = {k: round(float(v.detach()), 5) for k, v in losses.items()}
-                record.update(grad_norm=round(float(grad_norm), 4), lr=opt.param_groups[0]["lr"])
+                record.update(grad_norm=round(float(grad_norm), 4), lr=config.lr * lr_factor(step - 1, config))
             if evaluate is not None and (step % config.eval_every == 0 or step == config.steps):
                 model.eval()
                 with torch.no_grad():

@@ -38,8 +38,9 @@ class SamplingConfig:
 
 @dataclass
 class Event:
-    kind: str  # "text" (a new piece of text), "audio" (a chunk of interleaved audio ids) or "end"
-    text: str = ""
+    kind: str  # "style" (the predicted style marker), "text" (a new piece of text), "audio" (a chunk of
+    # interleaved audio ids) or "end"
+    text: str = ""  # "text": the new piece; "style": the style's name
     audio_ids: list[int] = field(default_factory=list)
     truncated: bool = False  # "end" only: stopped by max_new_tokens before <|EOT|>
 
@@ -89,16 +90,24 @@ class Generator:
             self._masks[kinds] = mask
         return self._masks[kinds]
 
-    def generate(self, prompt_ids: Sequence[int] | torch.Tensor) -> Iterator[Event]:
-        """Yield text pieces and audio chunks of the answer to `prompt_ids` (which ends where the answer starts)."""
+    def generate(self, prompt_ids: Sequence[int] | torch.Tensor, predict_style: bool = False) -> Iterator[Event]:
+        """Yield text pieces and audio chunks of the answer to `prompt_ids` (which ends where the answer starts).
+        With `predict_style` the model first chooses the answer's style marker itself (the prompt then ends with
+        the assistant header, as in training), and a "style" event names it."""
         cfg = self.sampling
         prompt = torch.as_tensor(prompt_ids, dtype=torch.long).reshape(-1)
-        if len(prompt) + cfg.max_new_tokens > self.decoder.max_len:
+        if len(prompt) + cfg.max_new_tokens + predict_style > self.decoder.max_len:
             raise ValueError(f"prompt ({len(prompt)}) + max_new_tokens ({cfg.max_new_tokens}) exceeds max_len "
                              f"{self.decoder.max_len}")
         generator = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
         self.decoder.reset()
         logits = self.decoder.forward(prompt)
+        if predict_style:
+            allowed = torch.zeros(self.model_vocab, dtype=torch.bool)
+            allowed[[self.vocab.style(s) for s in self.vocab.styles]] = True
+            style = sample(logits, allowed, cfg, [], generator)
+            yield Event("style", text=self.vocab.token_string(style)[len("<|style:"):-2])
+            logits = self.decoder.forward(torch.tensor([style]))
         state = LayoutState(self.layout, self.vocab)
         out: list[int] = []
         self.last_answer_ids = out

@@ -1,0 +1,329 @@
+"""Recipe: train the speech LM on a corpus, with a trained audio tokenizer.
+
+Stages, each resumable and skipped when already done:
+  vocab   byte-level BPE on the corpus text + audio ids + specials         → RUN/vocab/
+  tokens  the corpus's question and answer audio as codes (frozen tokenizer) → CACHE/{split}.safetensors
+  train   packed task-mix sequences, AdamW + warm-up/cosine, accumulation   → RUN/lm/ (resumable checkpoints)
+  export  Hugging Face model + tokenizer files + the layout it speaks       → OUT/
+The token cache depends only on the corpus and the tokenizer, so runs that differ in layout, streams, tasks or
+model size (the ablations) share it (`token_cache`).
+
+Runs on one CPU as it is, or on several GPUs with `accelerate launch -m aqaa.recipes.train_lm CONFIG`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import torch
+from torch.nn import functional as F
+
+from aqaa.configs import from_dict, load_yaml, to_dict
+from aqaa.data.corpus import split_files
+from aqaa.lm.data import TokenCache, build_token_cache
+from aqaa.lm.layouts import parse_answer
+from aqaa.lm.model import LMConfig, build_model, count_parameters, param_groups
+from aqaa.lm.packing import IGNORE, collate_packed, pack
+from aqaa.lm.tasks import SYSTEM_PROMPTS, TASKS, AudioFormat, SequenceBuilder, TrainingSequence
+from aqaa.trainer import TrainConfig, train
+from aqaa.vocab import TOKEN_KINDS, Vocabulary, default_styles, train_text_tokenizer
+
+STAGES = ("vocab", "tokens", "train", "export")
+LM_CONFIG_FILE = "aqaa_lm.json"
+
+
+@dataclass
+class VocabConfig:
+    text_vocab_size: int = 2048
+    min_frequency: int = 2
+    pretrained_text_tokenizer: str | None = None  # a local HF tokenizer directory (bring your own backbone)
+
+
+@dataclass
+class TokensConfig:
+    train_shards: int | None = None  # None: every shard
+    validation_shards: int | None = None
+    max_examples_per_shard: int | None = None
+    workers: int = 2
+
+
+@dataclass
+class BatchConfig:
+    row_len: int = 1024  # tokens per packed row; longer sequences are dropped (and counted in the log)
+    rows: int = 4  # rows per batch (one forward/backward); `training.grad_accum` batches make a step
+
+
+@dataclass
+class EvalConfig:
+    sequences: int = 96  # validation conversations scored for loss and per-stream perplexity
+    generate: int = 12  # validation questions answered greedily (well-formedness, text accuracy)
+    max_new_tokens: int = 600  # per generated answer
+
+
+@dataclass
+class RecipeConfig:
+    corpus: str = "corpora/default"
+    tokenizer: str = "models/tokenizer"
+    streams: str | None = None  # dual | linguistic | semantic: override the tokenizer's (the codebook ablation)
+    token_cache: str = "runs/lm/tokens"
+    run_dir: str = "runs/lm/default"
+    out: str = "models/lm"
+    threads: int = 2
+    seed: int = 0
+    layout: str = "aligned"
+    tasks: dict[str, float] = field(default_factory=lambda: {"aqaa": 1.0})
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    model: LMConfig = field(default_factory=LMConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
+    data = load_yaml(path, "LM recipe config")
+    data.update(overrides or {})
+    config = from_dict(RecipeConfig, data, str(path))
+    unknown = sorted(set(config.tasks) - set(TASKS))
+    if unknown:
+        raise ValueError(f"{path}: unknown tasks {unknown}; tasks are {list(TASKS)}")
+    return config
+
+
+def _cache_path(config: RecipeConfig, split: str) -> Path:
+    return Path(config.token_cache) / f"{split}.safetensors"
+
+
+def tokenizer_config(config: RecipeConfig) -> Any:
+    """The tokenizer's config (with the recipe's `streams`), read without loading its weights."""
+    from aqaa.codec.tokenizer import TokenizerConfig
+
+    path = Path(config.tokenizer) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no trained tokenizer in {config.tokenizer} (train one with `aqaa train tokenizer`)")
+    data = json.loads(path.read_text())
+    data.pop("kind", None)
+    if config.streams is not None:
+        data["streams"] = config.streams
+    return from_dict(TokenizerConfig, data, str(path))
+
+
+# -- stages ---------------------------------------------------------------------------------------------------
+def stage_vocab(config: RecipeConfig) -> None:
+    tok = tokenizer_config(config)
+    sizes = {"linguistic_size": tok.linguistic.codebook_size, "semantic_size": tok.semantic.codebook_size}
+    if config.vocab.pretrained_text_tokenizer:
+        vocab = Vocabulary.from_pretrained_text(config.vocab.pretrained_text_tokenizer, **sizes)
+    else:
+        files = split_files(config.corpus)["train"]
+        texts = [*SYSTEM_PROMPTS.values(), *(f"{role}\n" for role in ("system", "human", "assistant"))]
+        for path in files:
+            table = pq.read_table(path, columns=["query_text", "answer_text"]).to_pydict()
+            texts += table["query_text"] + table["answer_text"]
+        text_tokenizer = train_text_tokenizer(texts, config.vocab.text_vocab_size, config.vocab.min_frequency)
+        vocab = Vocabulary(text_tokenizer, styles=default_styles(), **sizes)
+    vocab.save(Path(config.run_dir) / "vocab")
+    print(f"vocabulary: {vocab.size} ids ({vocab.text_size} text, {vocab.audio.linguistic_size} linguistic, "
+          f"{vocab.audio.semantic_size} semantic, {len(vocab.specials)} specials)")
+
+
+def stage_tokens(config: RecipeConfig) -> None:
+    t = config.tokens
+    for split, shards in (("validation", t.validation_shards), ("train", t.train_shards)):
+        if not _cache_path(config, split).is_file():
+            build_token_cache(config.corpus, split, config.tokenizer, _cache_path(config, split), max_shards=shards,
+                              max_examples_per_shard=t.max_examples_per_shard, workers=t.workers)
+
+
+def _builder(config: RecipeConfig, split: str, vocab: Vocabulary) -> SequenceBuilder:
+    return SequenceBuilder(TokenCache(_cache_path(config, split)), vocab, config.layout,
+                           AudioFormat.of_tokenizer(tokenizer_config(config)))
+
+
+def sequence_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Mean next-token cross-entropy over the labelled positions, and its share per kind of target token."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   position_ids=batch["position_ids"]).logits[:, :-1]  # [B, L-1, V]
+    targets = batch["labels"][:, 1:]
+    mask = targets != IGNORE
+    losses = F.cross_entropy(logits[mask], targets[mask], reduction="none")
+    out = {"loss": losses.mean()}
+    kinds = batch["kinds"][:, 1:][mask]
+    for code, name in enumerate(TOKEN_KINDS):
+        chosen = kinds == code
+        if chosen.any():
+            out[f"loss_{name}"] = losses[chosen].detach().mean()
+    return out
+
+
+def stream_perplexity(model: torch.nn.Module, vocab: Vocabulary, batches: list[dict[str, torch.Tensor]]
+                      ) -> dict[str, float]:
+    """Perplexity of the answers' linguistic and semantic tokens, each normalised over its own stream's ids (the
+    generator knows which stream comes next, so this is the uncertainty it faces). Also the text tokens'."""
+    sums = {kind: [0.0, 0] for kind in ("text", "linguistic", "semantic")}
+    for batch in batches:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       position_ids=batch["position_ids"]).logits[:, :-1]
+        targets = batch["labels"][:, 1:]
+        kinds = batch["kinds"][:, 1:]
+        for kind in sums:
+            r = vocab.kind_range(kind)
+            mask = (targets != IGNORE) & (kinds == TOKEN_KINDS.index(kind))
+            if mask.any():
+                nll = F.cross_entropy(logits[mask][:, r.start:r.stop], targets[mask] - r.start, reduction="sum")
+                sums[kind][0] += float(nll)
+                sums[kind][1] += int(mask.sum())
+    return {f"ppl_{k}": round(math.exp(s / n), 3) for k, (s, n) in sums.items() if n}
+
+
+def _batch(rows: list[list[TrainingSequence]], config: RecipeConfig, vocab: Vocabulary,
+           device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    batch = collate_packed(rows, config.batch.row_len, vocab.pad)
+    batch["kinds"] = vocab.kind_codes(batch["input_ids"])
+    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+
+
+def _rows(sequences: list[TrainingSequence], config: RecipeConfig, seed: int) -> tuple[list[list[list[TrainingSequence]]], int]:
+    rows, dropped = pack([len(s.ids) for s in sequences], config.batch.row_len, seed)
+    packed = [[sequences[i] for i in row] for row in rows]
+    per = config.batch.rows
+    return [packed[i:i + per] for i in range(0, len(packed), per)], dropped
+
+
+def generation_check(model: torch.nn.Module, vocab: Vocabulary, builder: SequenceBuilder, n: int,
+                     max_new_tokens: int = 600) -> dict[str, float]:
+    """Greedy answers to the first question of `n` validation conversations: the share that ends properly and
+    parses, and the share whose text equals the reference answer (case and punctuation aside)."""
+    from aqaa.lm.generate import Generator, SamplingConfig
+    from aqaa.lm.layouts import Turn, build_prompt
+
+    if n <= 0:
+        return {}
+    gen = Generator(model, vocab, builder.layout, SamplingConfig(greedy=True, max_new_tokens=max_new_tokens),
+                    max_len=max_new_tokens + 512)
+    convs = builder.conversation_ids[:n]
+    ended = exact = 0
+    for conv in convs:
+        i = builder.turns(conv)[0]
+        prompt = build_prompt(vocab, [Turn("human", audio_ids=builder.audio_ids(i, "query"))], builder.layout,
+                              group_seconds=builder.audio.group_seconds)
+        events = list(gen.generate(prompt, predict_style=True))
+        if not events[-1].truncated:
+            ended += 1
+            text_ids, _ = parse_answer(vocab, gen.last_answer_ids, builder.layout)
+            said = vocab.decode_text(text_ids)
+            exact += _normal(said) == _normal(builder.cache.examples[i]["answer_text"])
+    return {"gen_ended": round(ended / len(convs), 3), "gen_text_exact": round(exact / len(convs), 3)}
+
+
+def _normal(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+
+
+def stage_train(config: RecipeConfig) -> None:
+    from accelerate import Accelerator
+
+    accelerator = Accelerator()
+    vocab = Vocabulary.load(Path(config.run_dir) / "vocab")
+    train_builder = _builder(config, "train", vocab)
+    val_builder = _builder(config, "validation", vocab)
+    model = build_model(config.model, vocab, config.seed)
+    counts = count_parameters(model)
+    if accelerator.is_main_process:
+        print(f"model: {counts['total'] / 1e6:.2f} M parameters ({counts['body'] / 1e6:.2f} M body, "
+              f"{counts['embedding'] / 1e6:.2f} M embedding + head); layout {train_builder.layout.name}; "
+              f"tasks {config.tasks}")
+    device = accelerator.device
+    val_rows, _ = _rows(val_builder.epoch({"aqaa": 1.0}, config.seed, 0)[: config.eval.sequences], config, 0)
+    val_batches = [_batch(rows, config, vocab, device) for rows in val_rows]
+    log_path = Path(config.run_dir) / "lm" / "packing.jsonl"
+
+    def epoch_batches(epoch: int) -> list[list[list[TrainingSequence]]]:
+        sequences = train_builder.epoch(config.tasks, config.seed, epoch)
+        batches, dropped = _rows(sequences, config, config.seed + epoch)
+        if accelerator.is_main_process:
+            tokens = sum(len(s.ids) for s in sequences)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a") as log:
+                log.write(json.dumps({"epoch": epoch, "sequences": len(sequences), "dropped_too_long": dropped,
+                                      "batches": len(batches), "tokens": tokens,
+                                      "fill": round(tokens / max(1, sum(len(b) for b in batches)
+                                                                 * config.batch.row_len), 3)}) + "\n")
+        # Each process takes its own share; all shares have the same number of batches.
+        share = len(batches) // accelerator.num_processes
+        return batches[accelerator.process_index * share:(accelerator.process_index + 1) * share]
+
+    def evaluate() -> dict[str, float]:
+        sums: dict[str, float] = {}
+        for batch in val_batches:
+            for k, v in sequence_losses(model, batch).items():
+                sums[k] = sums.get(k, 0.0) + float(v) / len(val_batches)
+        sums.update(stream_perplexity(model, vocab, val_batches))
+        sums.update(generation_check(accelerator.unwrap_model(model), vocab, val_builder, config.eval.generate,
+                                     config.eval.max_new_tokens))
+        return sums
+
+    groups = param_groups(model, config.training.lr, config.training.weight_decay, config.model.embedding_lr_scale)
+    train(model, lambda b: sequence_losses(model, b), epoch_batches, lambda rows: _batch(rows, config, vocab, device),
+          config.training, config.run_dir, "lm", evaluate, param_groups=groups, accelerator=accelerator)
+
+
+def stage_export(config: RecipeConfig) -> None:
+    from safetensors.torch import load_file
+
+    from aqaa.checkpoint import write_json
+
+    vocab = Vocabulary.load(Path(config.run_dir) / "vocab")
+    model = build_model(config.model, vocab, config.seed)
+    model.load_state_dict(load_file(str(Path(config.run_dir) / "lm" / "model.safetensors")))
+    out = Path(config.out)
+    model.save_pretrained(str(out), safe_serialization=True)
+    vocab.save(out)
+    audio = AudioFormat.of_tokenizer(tokenizer_config(config))
+    state = json.loads((Path(config.run_dir) / "lm" / "state.json").read_text())
+    write_json(out / LM_CONFIG_FILE, {"kind": "aqaa.speech_lm", "layout": config.layout,
+                                      "streams": tokenizer_config(config).streams,
+                                      "per_group": list(audio.per_group), "group_seconds": audio.group_seconds,
+                                      "tasks": config.tasks, "trained_steps": state["step"],
+                                      "recipe": to_dict(config)})
+    print(f"exported the LM to {out}")
+
+
+def stage_done(config: RecipeConfig, stage: str) -> bool:
+    run = Path(config.run_dir)
+    if stage == "vocab":
+        return (run / "vocab" / "aqaa_vocab.json").is_file()
+    if stage == "tokens":
+        return all(_cache_path(config, s).is_file() for s in ("train", "validation"))
+    if stage == "train":
+        state = run / "lm" / "state.json"
+        return state.is_file() and json.loads(state.read_text())["step"] >= config.training.steps
+    exported = Path(config.out) / LM_CONFIG_FILE
+    return exported.is_file() and json.loads(exported.read_text())["trained_steps"] >= config.training.steps
+
+
+RUNNERS = {"vocab": stage_vocab, "tokens": stage_tokens, "train": stage_train, "export": stage_export}
+
+
+def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
+    config = load_config(config_path, overrides)
+    torch.set_num_threads(config.threads)
+    unknown = sorted(set(stages or []) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
+    for stage in stages or STAGES:
+        if stages is None and stage_done(config, stage):
+            print(f"stage {stage}: already done")
+            continue
+        print(f"stage {stage}")
+        RUNNERS[stage](config)
+
+
+if __name__ == "__main__":  # accelerate launch -m aqaa.recipes.train_lm CONFIG [STAGE ...]
+    main(sys.argv[1], sys.argv[2:] or None)
