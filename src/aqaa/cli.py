@@ -130,6 +130,77 @@ def train_tokenizer(
         _fail(str(err))
 
 
+@train_app.command("lm")
+def train_lm(
+    config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/lm/default.yaml")],
+    stage: Annotated[list[str] | None, typer.Option(
+        help="Run only these stages (vocab, tokens, train, export); default: every unfinished one")] = None,
+) -> None:
+    """Train the speech LM (vocabulary, token cache, packed task-mix training, export). Multi-GPU:
+    `accelerate launch -m aqaa.recipes.train_lm CONFIG`."""
+    from aqaa.recipes.train_lm import main as run_recipe
+
+    try:
+        run_recipe(config, stage)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+
+
+DEFAULT_SYSTEM = REPO_ROOT / "models"
+
+
+@app.command("answer")
+def answer(
+    question: Annotated[Path, typer.Argument(help="The spoken question (wav, flac, mp3, …)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the answer wav")] = Path("out/answer.wav"),
+    model: Annotated[Path, typer.Option(help="System directory (config.json names its kind)")] = DEFAULT_SYSTEM,
+    system_prompt: Annotated[str | None, typer.Option("--system", help="Optional system prompt text")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: the system's)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print text, timings and details as JSON")] = False,
+) -> None:
+    """Answer a spoken question with a spoken answer: writes the wav and prints what was said."""
+    from aqaa.audio import AudioError, load_audio, save_audio
+    from aqaa.pipeline import load_spoken_model
+
+    try:
+        system = load_spoken_model(model)
+        sr = 16000
+        wav = load_audio(question, sr, normalize=False)  # the level is kept: the codes carry it
+        kwargs = {"seed": seed} if seed is not None else {}
+        result = system.respond(wav, sr, system=system_prompt, **kwargs)
+    except (AudioError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    save_audio(out, result.audio, result.sample_rate)
+    if as_json:
+        extra = {k: v for k, v in result.extra.items() if k != "answer_ids"}
+        print(json.dumps({"text": result.text, "wav": str(out), "seconds": len(result.audio) / result.sample_rate,
+                          "timings": result.timings, **extra}, indent=1))
+    else:
+        typer.echo(f"answer  {result.text!r}")
+        typer.echo(f"wrote   {out} ({len(result.audio) / result.sample_rate:.2f} s)")
+
+
+@app.command("serve")
+def serve_command(
+    model: Annotated[Path, typer.Option(help="System directory")] = DEFAULT_SYSTEM,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8000,
+) -> None:
+    """Serve a spoken dialogue system over HTTP (POST audio to /v1/answer or /v1/answer/stream)."""
+    from aqaa.pipeline import load_spoken_model
+    from aqaa.serve import serve
+
+    try:
+        server = serve(load_spoken_model(model), host, port)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        _fail(str(err))
+    typer.echo(f"serving {model} on http://{server.server_address[0]}:{server.server_address[1]} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
 @app.command("tokenize")
 def tokenize(
     audio: Annotated[Path, typer.Argument(help="Audio file (wav, flac, mp3, …)")],

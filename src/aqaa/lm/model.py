@@ -16,6 +16,8 @@ from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Pr
 
 from aqaa.vocab import Vocabulary
 
+LM_CONFIG_FILE = "aqaa_lm.json"  # beside an exported model: the layout it speaks and the audio format it reads
+
 
 @dataclass
 class LMConfig:

@@ -28,14 +28,13 @@ from aqaa.configs import from_dict, load_yaml, to_dict
 from aqaa.data.corpus import split_files
 from aqaa.lm.data import TokenCache, build_token_cache
 from aqaa.lm.layouts import parse_answer
-from aqaa.lm.model import LMConfig, build_model, count_parameters, param_groups
+from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model, count_parameters, param_groups
 from aqaa.lm.packing import IGNORE, collate_packed, pack
 from aqaa.lm.tasks import SYSTEM_PROMPTS, TASKS, AudioFormat, SequenceBuilder, TrainingSequence
 from aqaa.trainer import TrainConfig, train
 from aqaa.vocab import TOKEN_KINDS, Vocabulary, default_styles, train_text_tokenizer
 
 STAGES = ("vocab", "tokens", "train", "export")
-LM_CONFIG_FILE = "aqaa_lm.json"
 
 
 @dataclass
