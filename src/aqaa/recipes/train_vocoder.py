@@ -1,0 +1,220 @@
+"""Recipe: train the vocoder (tokens → mel by flow matching, mel → waveform by a Vocos-style network).
+
+Stages, each resumable and skipped when already done:
+  cache     waveform + log-mel of the corpus splits               → RUN/cache/{split}.safetensors
+  mel2wav   mel → waveform network on random crops (no tokens)      → RUN/mel2wav/
+  codes     the frozen tokenizer's codes of the cached audio        → RUN/cache/{split}_codes.safetensors
+  flow      token → mel flow matching on (codes, mel) pairs         → RUN/flow/
+  assemble  the vocoder (both models + the token layout)            → OUT/ (from_pretrained-able)
+cache and mel2wav need no tokenizer, so they can run before one exists (`--stage cache --stage mel2wav`).
+
+Training audio is both sides of the corpus: the answers (one assistant voice, the voice the LM speaks in) and
+the questions (every flite and espeak-ng voice, with noise and rooms), so that the learned path also renders
+voices and recordings it was not trained on (the test split holds out voices).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from aqaa.codec.data import FeatureCache, batches
+from aqaa.codec.mel import MelConfig
+from aqaa.codec.tokenizer import AudioTokenizer
+from aqaa.configs import from_dict, load_yaml, to_dict
+from aqaa.trainer import TrainConfig, train
+from aqaa.vocoder.data import build_audio_cache, build_codes_cache, crop, flow_batch, segments, silence_level
+from aqaa.vocoder.flow import FlowConfig, TokenToMel
+from aqaa.vocoder.layout import TokenLayout
+from aqaa.vocoder.losses import Mel2WavLossConfig, ReconstructionLoss
+from aqaa.vocoder.mel2wav import Mel2WavConfig, MelToWave
+from aqaa.vocoder.vocoder import Vocoder, VocoderConfig
+
+STAGES = ("cache", "mel2wav", "codes", "flow", "assemble")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class CacheConfig:
+    train_shards: int | None = None  # None: every shard of the split
+    validation_shards: int | None = 1
+    test_shards: int | None = 2
+    max_examples_per_shard: int | None = None
+    sides: list[str] = field(default_factory=lambda: ["answer", "query"])
+    workers: int = 2
+
+
+@dataclass
+class CropConfig:
+    frames: int = 128  # frames of each crop that the loss sees
+    batch: int = 16  # crops per batch
+    left: int = 16  # frames of history before each crop (its first outputs lack context; not in the loss)
+
+
+@dataclass
+class RecipeConfig:
+    corpus: str = "corpora/default"
+    tokenizer: str = "models/tokenizer"
+    streams: str | None = None  # None: the tokenizer's layout
+    run_dir: str = "runs/vocoder/default"
+    out: str = "models/vocoder"
+    threads: int = 2
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    mel: MelConfig = field(default_factory=MelConfig)
+    mel2wav: Mel2WavConfig = field(default_factory=Mel2WavConfig)
+    mel2wav_loss: Mel2WavLossConfig = field(default_factory=Mel2WavLossConfig)
+    crops: CropConfig = field(default_factory=CropConfig)
+    mel2wav_training: TrainConfig = field(default_factory=TrainConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    flow_training: TrainConfig = field(default_factory=TrainConfig)
+    validation_utterances: int = 32
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
+    data = load_yaml(path, "vocoder recipe config")
+    data.update(overrides or {})
+    return from_dict(RecipeConfig, data, str(path))
+
+
+def cache_path(config: RecipeConfig, split: str, codes: bool = False) -> Path:
+    return Path(config.run_dir) / "cache" / (f"{split}_codes.safetensors" if codes else f"{split}.safetensors")
+
+
+def stage_cache(config: RecipeConfig) -> None:
+    c = config.cache
+    for split, shards in (("validation", c.validation_shards), ("test", c.test_shards), ("train", c.train_shards)):
+        if not cache_path(config, split).is_file():
+            build_audio_cache(config.corpus, split, cache_path(config, split), config.mel, tuple(c.sides),
+                              max_shards=shards, max_examples_per_shard=c.max_examples_per_shard, workers=c.workers)
+
+
+def stage_mel2wav(config: RecipeConfig) -> None:
+    train_cache = FeatureCache(cache_path(config, "train"))
+    model = MelToWave(config.mel, config.mel2wav)
+    model.set_normalization(*train_cache.mel_stats())
+    loss = ReconstructionLoss(config.mel, config.mel2wav_loss)
+    c = config.crops
+    right = config.mel2wav.lookahead_frames + config.mel2wav.n_fft // config.mel.hop  # look-ahead + OLA tail
+    hop, silence = config.mel.hop, silence_level(config.mel)
+    t = config.mel2wav_training
+
+    def loss_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        predicted = model(batch["mel"])
+        inner = slice(c.left * hop, (c.left + c.frames) * hop)
+        return loss(predicted[:, inner], batch["wav"][:, inner])
+
+    val_cache = FeatureCache(cache_path(config, "validation"))
+    val = [crop(val_cache, plan, c.frames, c.left, right, hop, silence)
+           for plan in segments(val_cache, c.batch, seed=1, epoch=0, frames=c.frames)[:max(1, config.validation_utterances // c.batch)]]
+
+    def evaluate() -> dict[str, float]:
+        sums: dict[str, float] = {}
+        for b in val:
+            for name, value in loss_of(b).items():
+                sums[name] = sums.get(name, 0.0) + float(value) / len(val)
+        return sums
+
+    train(model, loss_of, lambda e: segments(train_cache, c.batch, t.seed, e, c.frames),
+          lambda plan: crop(train_cache, plan, c.frames, c.left, right, hop, silence), t, config.run_dir,
+          "mel2wav", evaluate)
+
+
+def _tokenizer_layout(config: RecipeConfig) -> tuple[AudioTokenizer, TokenLayout]:
+    tokenizer = AudioTokenizer.from_pretrained(config.tokenizer)
+    return tokenizer, TokenLayout.from_tokenizer(tokenizer.config, config.streams)
+
+
+def stage_codes(config: RecipeConfig) -> None:
+    tokenizer, layout = _tokenizer_layout(config)
+    VocoderConfig(tokens=layout, mel=config.mel, flow=config.flow, mel2wav=config.mel2wav)  # fails early if unfit
+    for split in SPLITS:
+        if not cache_path(config, split, codes=True).is_file():
+            build_codes_cache(FeatureCache(cache_path(config, split)), tokenizer, layout,
+                              cache_path(config, split, codes=True))
+
+
+def cached_layout(config: RecipeConfig) -> TokenLayout:
+    path = cache_path(config, "train", codes=True).with_suffix(".json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no codes cache at {path}: run the codes stage first (it needs the tokenizer)")
+    return from_dict(TokenLayout, json.loads(path.read_text())["layout"], "cached token layout")
+
+
+def stage_flow(config: RecipeConfig) -> None:
+    layout = cached_layout(config)
+    audio, codes = FeatureCache(cache_path(config, "train")), FeatureCache(cache_path(config, "train", True))
+    model = TokenToMel(layout, config.mel.n_mels, config.flow)
+    model.set_normalization(*audio.mel_stats())
+    val_audio = FeatureCache(cache_path(config, "validation"))
+    val_codes = FeatureCache(cache_path(config, "validation", True))
+    n = min(len(val_audio), config.validation_utterances)
+    val = [flow_batch(val_audio, val_codes, layout, list(range(i, min(n, i + 16)))) for i in range(0, n, 16)]
+
+    def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return model.compute_loss(b["linguistic"], b["semantic"], b["frames"], b["mel"])
+
+    def evaluate() -> dict[str, float]:
+        sums: dict[str, float] = {}
+        with torch.random.fork_rng():  # the same noise and times at every evaluation
+            torch.manual_seed(0)
+            for b in val:
+                for name, value in loss_of(b).items():
+                    sums[name] = sums.get(name, 0.0) + float(value) / len(val)
+        return sums
+
+    t = config.flow_training
+    train(model, loss_of, lambda e: batches(audio, t.max_frames, t.seed, e),
+          lambda ix: flow_batch(audio, codes, layout, ix), t, config.run_dir, "flow", evaluate)
+
+
+def stage_assemble(config: RecipeConfig) -> None:
+    run = Path(config.run_dir)
+    vocoder = Vocoder(VocoderConfig(tokens=cached_layout(config), mel=config.mel, flow=config.flow,
+                                    mel2wav=config.mel2wav))
+    vocoder.flow.load_state_dict(load_file(str(run / "flow" / "model.safetensors")))
+    vocoder.mel2wav.load_state_dict(load_file(str(run / "mel2wav" / "model.safetensors")))
+    vocoder.save(config.out)
+    params = {name: sum(p.numel() for p in part.parameters())
+              for name, part in (("conditioner", vocoder.flow.conditioner), ("estimator", vocoder.flow.estimator),
+                                 ("mel2wav", vocoder.mel2wav))}
+    print(f"wrote {config.out}: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in params.items()) + " parameters")
+    print(f"token layout: {to_dict(vocoder.layout)}")
+
+
+def _trained(config: RecipeConfig, name: str) -> bool:
+    state = Path(config.run_dir) / name / "state.json"
+    steps = getattr(config, f"{name}_training").steps
+    return state.is_file() and json.loads(state.read_text())["step"] >= steps
+
+
+def stage_done(config: RecipeConfig, stage: str) -> bool:
+    if stage == "cache":
+        return all(cache_path(config, s).is_file() for s in SPLITS)
+    if stage == "codes":
+        return all(cache_path(config, s, codes=True).is_file() for s in SPLITS)
+    if stage in ("mel2wav", "flow"):
+        return _trained(config, stage)
+    return (Path(config.out) / "model.safetensors").is_file()
+
+
+RUNNERS = {"cache": stage_cache, "mel2wav": stage_mel2wav, "codes": stage_codes, "flow": stage_flow,
+           "assemble": stage_assemble}
+
+
+def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
+    config = load_config(config_path, overrides)
+    torch.set_num_threads(config.threads)
+    unknown = sorted(set(stages or []) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
+    for stage in stages or STAGES:
+        if stages is None and stage_done(config, stage):
+            print(f"stage {stage}: already done")
+            continue
+        print(f"stage {stage}")
+        RUNNERS[stage](config)

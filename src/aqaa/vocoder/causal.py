@@ -1,0 +1,126 @@
+"""Causal 1-D conv building blocks with an explicit streaming state, channels last ([B, T, C]).
+
+Each layer keeps the last inputs it still needs (its cache), so feeding a sequence in pieces gives the output of
+feeding it whole. A network may look ahead only in its first layer (`DelayedConv`): its output for frame t needs
+input frames up to t + lookahead, so in a stream it comes `lookahead` frames late and `flush` supplies the
+zeros that an offline pass pads the end with.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+INPUT_PAST = 2  # past frames a stack's first layer sees (its blocks see further back)
+SHORT = 32  # frames: up to this, depthwise convs use the unfolded-taps product
+
+
+class CausalDepthwise(nn.Module):
+    """Depthwise conv over the current and `kernel - 1` past frames: [B, T, C] → [B, T, C]."""
+
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels, 1, kernel) / math.sqrt(kernel))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.history = kernel - 1
+
+    def initial_cache(self, batch: int) -> torch.Tensor:
+        return self.weight.new_zeros(batch, self.history, self.weight.shape[0])
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.cat([cache, x], dim=1)  # [B, history + T, C]
+        if x.shape[1] <= SHORT:
+            # A stream's chunks are short; there one product over the unfolded taps beats the conv kernel's
+            # set-up cost several times over.
+            y = (h.unfold(1, self.history + 1, 1) * self.weight[:, 0]).sum(-1) + self.bias
+        else:
+            # On this CPU oneDNN's 2-D depthwise kernel runs 2-5x faster than its 1-D one (training: ~6x).
+            y = F.conv2d(h.transpose(1, 2)[:, :, None], self.weight[:, :, None], self.bias,
+                         groups=h.shape[2])[:, :, 0].transpose(1, 2)
+        return y, h[:, h.shape[1] - self.history:]
+
+
+class ConvNeXtBlock(nn.Module):
+    """x + scale · MLP(norm(causal_dwconv(x)) + bias); `bias` [B, 1, C] carries a per-call condition (time)."""
+
+    def __init__(self, channels: int, kernel: int, expansion: int, scale: float) -> None:
+        super().__init__()
+        self.dwconv = CausalDepthwise(channels, kernel)
+        self.norm = nn.LayerNorm(channels)
+        self.up = nn.Linear(channels, expansion * channels)
+        self.down = nn.Linear(expansion * channels, channels)
+        self.scale = nn.Parameter(torch.full((channels,), scale))
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor,
+                bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        y, cache = self.dwconv(x, cache)
+        y = self.norm(y)
+        if bias is not None:
+            y = y + bias
+        return x + self.scale * self.down(F.gelu(self.up(y))), cache
+
+
+class DelayedConv(nn.Module):
+    """Full conv whose output for frame t sees input frames t - past … t + lookahead: [B, T, C_in] → [B, T, C_out].
+
+    Computed as a causal conv (one product over the stacked taps: oneDNN's 1-D conv backward is slow here) whose
+    output is read `lookahead` frames late; a stream discards its first `lookahead` outputs, which would belong
+    to frames before 0.
+    """
+
+    def __init__(self, c_in: int, c_out: int, past: int, lookahead: int) -> None:
+        super().__init__()
+        self.history, self.lookahead, self.c_in = past + lookahead, lookahead, c_in
+        self.taps = nn.Linear(c_in * (self.history + 1), c_out)
+
+    def initial_cache(self, batch: int) -> torch.Tensor:
+        return self.taps.weight.new_zeros(batch, self.history, self.c_in)
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.cat([cache, x], dim=1)  # [B, history + T, C_in]
+        taps = h.unfold(1, self.history + 1, 1)  # [B, T, C_in, history + 1]
+        return self.taps(taps.reshape(*taps.shape[:2], -1)), h[:, h.shape[1] - self.history:]
+
+
+class ConvStack(nn.Module):
+    """DelayedConv → GELU → causal ConvNeXt blocks → LayerNorm; [B, T, C_in] → [B, T, C]. Only the first layer
+    looks ahead; the blocks' receptive field is `blocks * (kernel - 1)` frames back."""
+
+    def __init__(self, c_in: int, channels: int, blocks: int, kernel: int, expansion: int, lookahead: int) -> None:
+        super().__init__()
+        self.inp = DelayedConv(c_in, channels, INPUT_PAST, lookahead)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(channels, kernel, expansion, 1.0 / blocks) for _ in range(blocks))
+        self.norm = nn.LayerNorm(channels)
+
+    @property
+    def lookahead(self) -> int:
+        return self.inp.lookahead
+
+    def initial_state(self, batch: int) -> StackState:
+        return StackState([self.inp.initial_cache(batch)] + [b.dwconv.initial_cache(batch) for b in self.blocks],
+                          self.lookahead)
+
+    def forward(self, x: torch.Tensor, state: StackState) -> torch.Tensor:
+        """New input frames [B, T, C_in] → the output frames they complete [B, T', C] (T' = T once started)."""
+        h, state.caches[0] = self.inp(x, state.caches[0])
+        skip = min(state.drop, h.shape[1])
+        h, state.drop = h[:, skip:], state.drop - skip
+        h = F.gelu(h)
+        for i, block in enumerate(self.blocks):
+            h, state.caches[i + 1] = block(h, state.caches[i + 1])
+        return self.norm(h)
+
+    def whole(self, x: torch.Tensor) -> torch.Tensor:
+        """Offline: every output frame of x [B, T, C_in], the end padded with zeros as a stream's flush does."""
+        state = self.initial_state(x.shape[0])
+        return self.forward(F.pad(x, (0, 0, 0, self.lookahead)), state)
+
+
+class StackState:
+    """Caches of a ConvStack in a stream, and how many of its first outputs still belong before frame 0."""
+
+    def __init__(self, caches: list[torch.Tensor], drop: int) -> None:
+        self.caches, self.drop = caches, drop
