@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from aqaa.eval.commands import add_commands as add_eval_commands
+
 app = typer.Typer(help="aqaa: end-to-end spoken dialogue toolkit (audio question in, audio answer out).",
                   no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Build and inspect spoken question/answer corpora.", no_args_is_help=True)
@@ -18,6 +20,7 @@ train_app = typer.Typer(help="Train models from YAML recipes (resumable: rerun t
 app.add_typer(train_app, name="train")
 eval_app = typer.Typer(help="Measure trained models.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+add_eval_commands(eval_app)
 
 DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "tokenizer"
 
