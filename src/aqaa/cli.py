@@ -23,6 +23,7 @@ app.add_typer(eval_app, name="eval")
 add_eval_commands(eval_app)
 
 DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "tokenizer"
+DEFAULT_VOCODER = Path(__file__).resolve().parents[2] / "models" / "vocoder"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,6 +150,76 @@ def train_lm(
         _fail(str(err))
 
 
+@train_app.command("vocoder")
+def train_vocoder(
+    config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/vocoder/default.yaml")],
+    stage: Annotated[list[str] | None, typer.Option(
+        help="Run only these stages (cache, mel2wav, codes, flow, assemble); default: every unfinished one")
+    ] = None,
+) -> None:
+    """Train the vocoder: mel → waveform network, then token → mel flow matching on the tokenizer's codes."""
+    from aqaa.recipes.train_vocoder import main as run_recipe
+
+    try:
+        run_recipe(config, stage)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+
+
+@app.command("synth")
+def synth(
+    tokens: Annotated[Path, typer.Argument(help="TOKENS.json as `aqaa tokenize --json` prints it")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output audio (.wav or .flac)")],
+    vocoder: Annotated[Path, typer.Option(help="Vocoder directory")] = DEFAULT_VOCODER,
+    steps: Annotated[int | None, typer.Option(help="Euler steps (default: the vocoder's, 10)")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance (default: the vocoder's)")] = None,
+    seed: Annotated[int, typer.Option(help="Noise seed")] = 0,
+    griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Render the mel with Griffin-Lim")] = False,
+) -> None:
+    """Speak audio tokens: codes (or interleaved audio-only ids) → waveform."""
+    from aqaa.audio import AudioError, save_audio
+    from aqaa.vocoder import Vocoder
+    from aqaa.vocoder.commands import read_tokens
+
+    try:
+        model = Vocoder.from_pretrained(vocoder)
+        codes = read_tokens(tokens, model.layout)
+        wav = model.synthesize(codes, steps, guidance, seed, 32 if griffin_lim else None)
+        save_audio(output, wav, model.sample_rate)
+    except (AudioError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {output} ({len(wav) / model.sample_rate:.2f} s)")
+
+
+@app.command("resynth")
+def resynth(
+    audio: Annotated[Path, typer.Argument(help="Audio file (wav, flac, mp3, …)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output audio (.wav or .flac)")],
+    tokenizer: Annotated[Path, typer.Option(help="Tokenizer directory")] = DEFAULT_TOKENIZER,
+    vocoder: Annotated[Path, typer.Option(help="Vocoder directory")] = DEFAULT_VOCODER,
+    steps: Annotated[int | None, typer.Option(help="Euler steps (default: the vocoder's, 10)")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance (default: the vocoder's)")] = None,
+    seed: Annotated[int, typer.Option(help="Noise seed")] = 0,
+    griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Render the mel with Griffin-Lim")] = False,
+) -> None:
+    """Round trip through the codec: tokenize a recording, then speak its tokens (what the LM's audio sounds like)."""
+    from aqaa.audio import AudioError, load_audio, save_audio
+    from aqaa.codec.tokenizer import AudioTokenizer
+    from aqaa.vocoder import Vocoder
+    from aqaa.vocoder.commands import resynthesize
+
+    try:
+        model = Vocoder.from_pretrained(vocoder)
+        codec = AudioTokenizer.from_pretrained(tokenizer, streams=model.layout.streams)
+        wav = load_audio(audio, sample_rate=codec.sample_rate, normalize=False)  # the level is in the codes
+        out, timings = resynthesize(wav, codec, model, steps, guidance, seed, 32 if griffin_lim else None)
+        save_audio(output, out, model.sample_rate)
+    except (AudioError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {output} ({timings['audio']:.2f} s; tokenize {timings['tokenize']:.2f} s, "
+               f"vocode {timings['vocode']:.2f} s)")
+
+
 DEFAULT_SYSTEM = REPO_ROOT / "models"
 
 
@@ -269,6 +340,23 @@ def eval_tokenizer(
 
     try:
         run_eval(config, model, out, quick)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+
+
+@eval_app.command("vocoder")
+def eval_vocoder(
+    config: Annotated[Path, typer.Argument(help="The recipe YAML the vocoder was trained with")],
+    model: Annotated[Path | None, typer.Option(help="Vocoder directory (default: the recipe's output)")] = None,
+    tokenizer: Annotated[Path | None, typer.Option(help="Tokenizer directory (default: the recipe's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report JSON (default: MODEL/eval_report.json)")] = None,
+    quick: Annotated[bool, typer.Option(help="Small samples: minutes instead of tens of minutes")] = False,
+) -> None:
+    """Round-trip WER and MCD (1/2/4/10 steps, neural vs Griffin-Lim), other voices, streaming vs offline."""
+    from aqaa.recipes.eval_vocoder import main as run_eval
+
+    try:
+        run_eval(config, model, tokenizer, out, quick)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
 

@@ -105,9 +105,13 @@ class ConvStack(nn.Module):
 
     def forward(self, x: torch.Tensor, state: StackState) -> torch.Tensor:
         """New input frames [B, T, C_in] → the output frames they complete [B, T', C] (T' = T once started)."""
+        if x.shape[1] == 0:
+            return x.new_zeros(x.shape[0], 0, self.norm.normalized_shape[0])
         h, state.caches[0] = self.inp(x, state.caches[0])
         skip = min(state.drop, h.shape[1])
         h, state.drop = h[:, skip:], state.drop - skip
+        if h.shape[1] == 0:  # everything so far belongs before frame 0
+            return h.new_zeros(h.shape[0], 0, self.norm.normalized_shape[0])
         h = F.gelu(h)
         for i, block in enumerate(self.blocks):
             h, state.caches[i + 1] = block(h, state.caches[i + 1])

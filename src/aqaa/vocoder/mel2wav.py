@@ -58,6 +58,8 @@ class MelToWave(nn.Module):
 
     def frames(self, h: torch.Tensor) -> torch.Tensor:
         """Stack output [B, T, C] → windowed time frames [B, T, n_fft]."""
+        if h.shape[1] == 0:  # MKL's FFT refuses empty batches
+            return h.new_zeros(h.shape[0], 0, self.config.n_fft)
         return torch.fft.irfft(self.spectrum(h), n=self.config.n_fft) * self.window
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:

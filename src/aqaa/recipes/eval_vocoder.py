@@ -1,0 +1,132 @@
+"""Recipe: measure a trained vocoder on its recipe's held-out test cache (held-out phrasings and voices).
+
+  assistant voice   neutral test answers: the judge's WER of the originals, of the round trip (tokenize →
+                    flow → neural vocoder) at 1, 2, 4 and 10 Euler steps, of the round trip through Griffin-Lim,
+                    and of copy synthesis (the original mel → neural / Griffin-Lim: the mel vocoders alone);
+                    MCD against the original for each
+  other voices      test questions of the most frequent held-out voices: WER original vs round trip, MCD
+  streaming         3-group chunks vs offline: mel distances and seam jumps
+  speed             offline real-time factor over the evaluated answers (bench/vocoder.py is the reference)
+
+Prints the headline figures last, one `name: value` per line, and writes the whole report as JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from aqaa.checkpoint import write_json
+from aqaa.codec.data import FeatureCache
+from aqaa.codec.tokenizer import AudioTokenizer
+from aqaa.judge import transcribe_many, wer
+from aqaa.recipes.train_vocoder import cache_path, load_config
+from aqaa.vocoder.commands import check_tokenizer
+from aqaa.vocoder.data import wav_of
+from aqaa.vocoder.evaluate import mean_mcd, streaming_agreement
+from aqaa.vocoder.griffin_lim import griffin_lim
+from aqaa.vocoder.vocoder import Vocoder
+
+STEPS = (1, 2, 4, 10)
+
+
+def _judge(wavs: list[np.ndarray], texts: list[str], desc: str) -> float:
+    return round(wer(texts, transcribe_many(tqdm(wavs, desc=f"judge {desc}", unit="utt", leave=False))), 4)
+
+
+def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer_dir: str | Path | None = None,
+         out: str | Path | None = None, quick: bool = False, overrides: dict[str, Any] | None = None
+         ) -> dict[str, Any]:
+    config = load_config(config_path, overrides)
+    torch.set_num_threads(config.threads)
+    model_dir = Path(model_dir or config.out)
+    vocoder = Vocoder.from_pretrained(model_dir)
+    tokenizer = AudioTokenizer.from_pretrained(tokenizer_dir or config.tokenizer, streams=vocoder.layout.streams)
+    check_tokenizer(vocoder, tokenizer)
+    test = FeatureCache(cache_path(config, "test"))
+    mel_cfg = vocoder.config.mel
+    started = time.time()
+
+    answers = [i for i, m in enumerate(test.meta) if m["side"] == "answer" and m["style"] == "neutral"]
+    answers = answers[: 20 if quick else 100]
+    if not answers:
+        raise ValueError(f"no neutral answers in the test cache {cache_path(config, 'test')}")
+    texts = [test.meta[i]["text"] for i in answers]
+    originals = [wav_of(test, i).numpy() for i in answers]
+    codes = [tokenizer.encode(w) for w in tqdm(originals, desc="tokenize", unit="utt", leave=False)]
+    report: dict[str, Any] = {"model": str(model_dir), "answers": len(answers), "mcd_definition":
+                              "24 mel-cepstra (DCT of 80-band ln mel power / 2, c0 excluded), frame-aligned, dB"}
+    assistant: dict[str, Any] = {"original_wer": _judge(originals, texts, "originals")}
+    synth_seconds = audio_seconds = 0.0
+    for steps in STEPS:
+        begun = time.perf_counter()
+        wavs = [vocoder.synthesize(c, steps) for c in tqdm(codes, desc=f"{steps} steps", unit="utt", leave=False)]
+        if steps == vocoder.config.flow.steps:
+            synth_seconds = time.perf_counter() - begun
+            audio_seconds = sum(len(w) for w in wavs) / vocoder.sample_rate
+        assistant[f"steps_{steps}"] = {"wer": _judge(wavs, texts, f"{steps} steps"),
+                                       "mcd": round(mean_mcd(originals, wavs, mel_cfg), 3)}
+    mels = [vocoder.mel(c) for c in codes]
+    gl = [griffin_lim(m, mel_cfg) for m in tqdm(mels, desc="griffin-lim", unit="utt", leave=False)]
+    assistant["griffin_lim_10_steps"] = {"wer": _judge(gl, texts, "griffin-lim"),
+                                         "mcd": round(mean_mcd(originals, gl, mel_cfg), 3)}
+    true_mels = [test.get("mel", i).float() for i in answers]
+    copy_neural = [vocoder.vocode(m) for m in true_mels]
+    copy_gl = [griffin_lim(m, mel_cfg) for m in tqdm(true_mels, desc="copy griffin-lim", unit="utt", leave=False)]
+    assistant["copy_synthesis"] = {
+        "neural": {"wer": _judge(copy_neural, texts, "copy neural"),
+                   "mcd": round(mean_mcd(originals, copy_neural, mel_cfg), 3)},
+        "griffin_lim": {"wer": _judge(copy_gl, texts, "copy griffin-lim"),
+                        "mcd": round(mean_mcd(originals, copy_gl, mel_cfg), 3)}}
+    report["assistant_voice"] = assistant
+    report["offline_rtf"] = round(synth_seconds / audio_seconds, 4) if audio_seconds else None
+
+    queries = [i for i, m in enumerate(test.meta) if m["side"] == "query"]
+    per_voice = 4 if quick else 12
+    voices = [v for v, n in Counter(test.meta[i]["voice"] for i in queries).most_common() if n >= per_voice]
+    others: dict[str, Any] = {}
+    for voice in voices[: 3 if quick else 6]:
+        chosen = [i for i in queries if test.meta[i]["voice"] == voice][:per_voice]
+        refs = [test.meta[i]["text"] for i in chosen]
+        wavs = [wav_of(test, i).numpy() for i in chosen]
+        resynth = [vocoder.synthesize(tokenizer.encode(w)) for w in wavs]
+        others[voice] = {"n": len(chosen), "original_wer": _judge(wavs, refs, voice),
+                         "resynth_wer": _judge(resynth, refs, f"{voice} resynth"),
+                         "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
+    report["other_voices"] = others
+
+    agreement = [streaming_agreement(vocoder, c) for c in codes[: 5 if quick else 20]]
+    report["streaming_vs_offline"] = {k: float(np.max([a[k] for a in agreement])) for k in agreement[0]}
+    report["seconds"] = round(time.time() - started, 1)
+    out = Path(out or model_dir / "eval_report.json")
+    write_json(out, report)
+
+    ten = assistant[f"steps_{vocoder.config.flow.steps}"]
+    headline = {
+        "original_wer": assistant["original_wer"],
+        **{f"resynth_wer_{s}_steps": assistant[f"steps_{s}"]["wer"] for s in STEPS},
+        **{f"resynth_mcd_{s}_steps": assistant[f"steps_{s}"]["mcd"] for s in STEPS},
+        "resynth_griffin_lim_wer": assistant["griffin_lim_10_steps"]["wer"],
+        "resynth_griffin_lim_mcd": assistant["griffin_lim_10_steps"]["mcd"],
+        "copy_neural_wer": assistant["copy_synthesis"]["neural"]["wer"],
+        "copy_neural_mcd": assistant["copy_synthesis"]["neural"]["mcd"],
+        "copy_griffin_lim_wer": assistant["copy_synthesis"]["griffin_lim"]["wer"],
+        "copy_griffin_lim_mcd": assistant["copy_synthesis"]["griffin_lim"]["mcd"],
+        "other_voices_original_wer": round(float(np.mean([o["original_wer"] for o in others.values()])), 4)
+        if others else None,
+        "other_voices_resynth_wer": round(float(np.mean([o["resynth_wer"] for o in others.values()])), 4)
+        if others else None,
+        "streaming_generated_mel_l1": report["streaming_vs_offline"]["generated_mel_l1"],
+        "offline_rtf": report["offline_rtf"],
+        "wer_ratio": round(ten["wer"] / assistant["original_wer"], 3) if assistant["original_wer"] else None,
+    }
+    print(f"report: {out}")
+    for name, value in headline.items():
+        print(f"{name}: {value}")
+    return report

@@ -1,0 +1,74 @@
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aqaa.data.build import build_corpus
+from aqaa.data.config import CorpusConfig
+from aqaa.recipes.eval_vocoder import main as evaluate
+from aqaa.recipes.train_vocoder import main
+from aqaa.vocoder import Vocoder
+
+from ..codec.helpers import tiny_tokenizer
+from ..vocoder.helpers import random_codes
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "vocoder" / "tiny.yaml"
+pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
+                                reason="synthesisers not installed")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vocoder")
+    build_corpus(CorpusConfig(name="v", seed=5, conversations=12, shard_size=6, validation_fraction=0.25,
+                              test_fraction=0.25), root / "corpus", workers=2, progress=False)
+    tiny_tokenizer().save(root / "tokenizer")
+    overrides = {"corpus": str(root / "corpus"), "tokenizer": str(root / "tokenizer"), "run_dir": str(root / "run"),
+                 "out": str(root / "vocoder")}
+    main(CONFIG, stages=["cache", "mel2wav"], overrides=overrides)  # the tokenizer-free stages alone first
+    main(CONFIG, overrides=overrides)
+    return root, overrides
+
+
+def test_recipe_trains_every_stage_with_falling_losses(trained):
+    root, _ = trained
+    for stage in ("mel2wav", "flow"):
+        log = [json.loads(line) for line in (root / "run" / stage / "log.jsonl").read_text().splitlines()]
+        assert log[-1]["step"] == 20 and log[-1]["loss"] < log[0]["loss"] and "val_loss" in log[-1]
+    cache = json.loads((root / "run" / "cache" / "train.json").read_text())["utterances"]
+    assert {u["side"] for u in cache} == {"query", "answer"}
+    vocoder = Vocoder.from_pretrained(root / "vocoder")
+    assert vocoder.layout.semantic_codebook == 32
+    wav = vocoder.synthesize(random_codes(3, vocoder.layout))
+    assert wav.shape == (36 * 160,) and np.isfinite(wav).all()
+
+
+def test_rerun_skips_finished_stages(trained, capsys):
+    root, overrides = trained
+    before = (root / "vocoder" / "model.safetensors").stat().st_mtime_ns
+    main(CONFIG, overrides=overrides)
+    out = capsys.readouterr().out
+    assert "stage flow: already done" in out and "stage mel2wav: already done" in out
+    assert (root / "vocoder" / "model.safetensors").stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="unknown stages"):
+        main(CONFIG, stages=["vocode"], overrides=overrides)
+
+
+def test_flow_without_codes_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the codes stage first"):
+        main(CONFIG, stages=["flow"], overrides={"run_dir": str(tmp_path)})
+
+
+def test_eval_reports_every_figure(trained, capsys):
+    root, _ = trained
+    report = evaluate(CONFIG, root / "vocoder", root / "tokenizer", root / "report.json", quick=True,
+                      overrides={"run_dir": str(root / "run")})
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("wer_ratio:")
+    assistant = report["assistant_voice"]
+    assert {"original_wer", "steps_1", "steps_2", "steps_4", "steps_10", "griffin_lim_10_steps",
+            "copy_synthesis"} <= set(assistant)
+    assert report["streaming_vs_offline"]["generated_mel_l1"] < 1e-4
+    assert json.loads((root / "report.json").read_text())["answers"] == report["answers"]
