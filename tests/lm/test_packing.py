@@ -1,7 +1,7 @@
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from aqaa.lm.packing import IGNORE, collate_packed, pack
+from aqaa.lm.packing import IGNORE, bucket, collate_packed, pack
 from aqaa.lm.tasks import TrainingSequence
 
 
@@ -47,3 +47,25 @@ def test_pack_fills_rows_without_splitting_or_losing_sequences():
     assert all(sum(lengths[i] for i in row) <= 1024 for row in rows)
     assert sum(lengths[:200]) / (len(rows) * 1024) > 0.9  # rows are nearly full
     assert pack(lengths, 1024, seed=3) == (rows, dropped)  # deterministic
+
+
+def test_bucketed_rows_need_no_mask_and_compute_what_each_sequence_computes_alone():
+    model = tiny_llama()
+    seqs = [seq(9, 1), seq(14, 2)]
+    batch = collate_packed([[seqs[0]], [seqs[1]]], None, pad_id=96)
+    assert "attention_mask" not in batch and batch["input_ids"].shape == (2, 14)
+    with torch.no_grad():
+        padded = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits
+        alone = [model(input_ids=s.ids[None]).logits[0] for s in seqs]
+    torch.testing.assert_close(padded[0, :9], alone[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(padded[1], alone[1], rtol=1e-4, atol=1e-5)
+    assert (batch["labels"][0, 9:] == IGNORE).all()
+
+
+def test_bucket_keeps_batches_under_the_token_budget():
+    lengths = [int(x) for x in torch.randint(10, 300, (300,), generator=torch.Generator().manual_seed(1))] + [5000]
+    batches, dropped = bucket(lengths, 1024, seed=2)
+    assert dropped == 1 and sorted(i for b in batches for i in b) == list(range(300))
+    assert all(len(b) * max(lengths[i] for i in b) <= 1024 for b in batches)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    assert sum(lengths[:300]) / padded > 0.85  # similar lengths share a batch

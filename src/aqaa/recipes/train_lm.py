@@ -29,7 +29,7 @@ from aqaa.data.corpus import split_files
 from aqaa.lm.data import TokenCache, build_token_cache
 from aqaa.lm.layouts import parse_answer
 from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model, count_parameters, param_groups
-from aqaa.lm.packing import IGNORE, collate_packed, pack
+from aqaa.lm.packing import IGNORE, bucket, collate_packed, pack
 from aqaa.lm.tasks import SYSTEM_PROMPTS, TASKS, AudioFormat, SequenceBuilder, TrainingSequence
 from aqaa.trainer import TrainConfig, train
 from aqaa.vocab import TOKEN_KINDS, Vocabulary, default_styles, train_text_tokenizer
@@ -54,8 +54,9 @@ class TokensConfig:
 
 @dataclass
 class BatchConfig:
-    row_len: int = 1024  # tokens per packed row; longer sequences are dropped (and counted in the log)
-    rows: int = 4  # rows per batch (one forward/backward); `training.grad_accum` batches make a step
+    packing: bool = True  # pack sequences into rows (block-diagonal mask), or bucket by length (no mask)
+    row_len: int = 1024  # tokens per row; longer sequences are dropped (and counted in the log)
+    rows: int = 4  # rows per batch: a batch holds at most rows × row_len tokens, padding included
 
 
 @dataclass
@@ -147,7 +148,7 @@ def _builder(config: RecipeConfig, split: str, vocab: Vocabulary) -> SequenceBui
 
 def sequence_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mean next-token cross-entropy over the labelled positions, and its share per kind of target token."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"),
                    position_ids=batch["position_ids"]).logits[:, :-1]  # [B, L-1, V]
     targets = batch["labels"][:, 1:]
     mask = targets != IGNORE
@@ -167,7 +168,7 @@ def stream_perplexity(model: torch.nn.Module, vocab: Vocabulary, batches: list[d
     generator knows which stream comes next, so this is the uncertainty it faces). Also the text tokens'."""
     sums = {kind: [0.0, 0] for kind in ("text", "linguistic", "semantic")}
     for batch in batches:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"),
                        position_ids=batch["position_ids"]).logits[:, :-1]
         targets = batch["labels"][:, 1:]
         kinds = batch["kinds"][:, 1:]
@@ -183,13 +184,17 @@ def stream_perplexity(model: torch.nn.Module, vocab: Vocabulary, batches: list[d
 
 def _batch(rows: list[list[TrainingSequence]], config: RecipeConfig, vocab: Vocabulary,
            device: torch.device | None = None) -> dict[str, torch.Tensor]:
-    batch = collate_packed(rows, config.batch.row_len, vocab.pad)
+    batch = collate_packed(rows, config.batch.row_len if config.batch.packing else None, vocab.pad)
     batch["kinds"] = vocab.kind_codes(batch["input_ids"])
     return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
 
 
 def _rows(sequences: list[TrainingSequence], config: RecipeConfig, seed: int) -> tuple[list[list[list[TrainingSequence]]], int]:
-    rows, dropped = pack([len(s.ids) for s in sequences], config.batch.row_len, seed)
+    lengths = [len(s.ids) for s in sequences]
+    if not config.batch.packing:
+        batches, dropped = bucket(lengths, config.batch.rows * config.batch.row_len, seed)
+        return [[[sequences[i]] for i in batch] for batch in batches], dropped
+    rows, dropped = pack(lengths, config.batch.row_len, seed)
     packed = [[sequences[i] for i in row] for row in rows]
     per = config.batch.rows
     return [packed[i:i + per] for i in range(0, len(packed), per)], dropped
@@ -249,11 +254,12 @@ def stage_train(config: RecipeConfig) -> None:
         if accelerator.is_main_process:
             tokens = sum(len(s.ids) for s in sequences)
             log_path.parent.mkdir(parents=True, exist_ok=True)
+            padded = sum(len(b) * (config.batch.row_len if config.batch.packing else
+                                   max(len(row[0].ids) for row in b)) for b in batches)
             with open(log_path, "a") as log:
                 log.write(json.dumps({"epoch": epoch, "sequences": len(sequences), "dropped_too_long": dropped,
                                       "batches": len(batches), "tokens": tokens,
-                                      "fill": round(tokens / max(1, sum(len(b) for b in batches)
-                                                                 * config.batch.row_len), 3)}) + "\n")
+                                      "fill": round(tokens / max(1, padded), 3)}) + "\n")
         # Each process takes its own share; all shares have the same number of batches.
         share = len(batches) // accelerator.num_processes
         return batches[accelerator.process_index * share:(accelerator.process_index + 1) * share]
