@@ -19,7 +19,7 @@ def _fail(message: str) -> None:
 
 def build_bench_command(
     config: Annotated[Path, typer.Argument(help="Benchmark config YAML, e.g. configs/eval/bench.yaml")],
-    out: Annotated[Path | None, typer.Option(help="Output directory (default: benchmarks/<name>-v<version>)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: corpora/<name>-v<version>)")] = None,
     workers: Annotated[int, typer.Option(help="Parallel synthesis processes (default: all cores)")] = 0,
     quiet: Annotated[bool, typer.Option(help="No progress bars")] = False,
 ) -> None:
@@ -29,7 +29,7 @@ def build_bench_command(
 
     try:
         cfg = load_bench_config(config)
-        out_dir = out or Path("benchmarks") / f"{cfg.name}-v{cfg.version}"
+        out_dir = out or Path("corpora") / f"{cfg.name}-v{cfg.version}"
         bench = build_bench(cfg, out_dir, workers=workers or os.cpu_count() or 1, progress=not quiet)
     except (FileNotFoundError, ValueError, BenchError, SynthesisError) as err:
         _fail(str(err))

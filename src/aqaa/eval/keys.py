@@ -185,6 +185,8 @@ def answer_key(turn: dict[str, Any]) -> dict[str, Any]:
     elif family == "role_play":
         core, skill = _persona(answer, style)
         fact, topic = content_key(core)
+        if fact["type"] == "choice":  # "well done" must not count as a mention of "sell"
+            fact["ignore"] = PERSONA_WORDS[style]
     elif family == "multi_turn" and answer.startswith("You asked "):  # "what did I ask?" (or "again" after it)
         asked = answer.removeprefix("You asked ").rstrip(".")
         fact = {"type": "all", "checks": [_phrases("asked", "ask"), _recall(asked, RECALL_FACT)]}

@@ -20,6 +20,7 @@ from aqaa.judge import normalize_text
 from aqaa.text import number_to_words
 
 TOLERANCE = 0.34  # phone edits per phone of the expected phrase; 1 edit in 3 phones
+MAX_EDITS = 2  # and never more, so a long phrase cannot match a different phrase that shares its start
 EXACT_BELOW = 3  # phrases this short (in phones) must match exactly
 
 
@@ -73,20 +74,25 @@ def _phone_strings(words: list[str]) -> list[tuple[str, ...]]:
     return strings
 
 
+def _best_edits(words: list[str], phrase: list[str]) -> tuple[int, int]:
+    """(phone edits, phones of `phrase`) for the closest pair of pronunciations."""
+    return min((_edit_distance(a, b), len(b)) for a in _phone_strings(words) for b in _phone_strings(phrase))
+
+
 def phrase_distance(words: list[str], phrase: list[str]) -> float:
-    """Phone edit distance between two word sequences, per phone of `phrase` (best pronunciations)."""
-    best = float("inf")
-    for a in _phone_strings(words):
-        for b in _phone_strings(phrase):
-            best = min(best, _edit_distance(a, b) / max(1, len(b)))
-    return best
+    """Phone edit distance between two word sequences, per phone of `phrase` (closest pronunciations)."""
+    edits, length = _best_edits(words, phrase)
+    return edits / max(1, length)
 
 
-def _close_enough(distance: float, phrase: list[str]) -> bool:
-    if distance == 0:
-        return True
-    shortest = min(len(p) for p in _phone_strings(phrase))
-    return shortest >= EXACT_BELOW and distance <= TOLERANCE
+def _close_enough(words: list[str], phrase: list[str]) -> float | None:
+    """The distance of `words` to `phrase` when they count as a match, else None."""
+    edits, length = _best_edits(words, phrase)
+    if edits == 0:
+        return 0.0
+    if length < EXACT_BELOW or edits > MAX_EDITS or edits / length > TOLERANCE:
+        return None
+    return edits / length
 
 
 @dataclass(frozen=True)
@@ -110,9 +116,9 @@ def mentions(transcript: list[str], options: dict[str, list[str]]) -> list[Menti
                 window = transcript[i:i + width]
                 if len(window) < width:
                     continue
-                d = phrase_distance(window, phrase)
+                d = _close_enough(window, phrase)
                 # closest first; on a tie the wider window, so "new delhi" beats "new"
-                if _close_enough(d, phrase) and (best is None or (d, -width) < (best[0], -best[1])):
+                if d is not None and (best is None or (d, -width) < (best[0], -best[1])):
                     best = (d, width, name)
         if best is None:
             i += 1

@@ -80,7 +80,9 @@ def evaluate(check: dict[str, Any], ev: Evidence, detail: dict[str, Any]) -> flo
             return 0.0
         return float((heard[0] if check["position"] == "first" else heard[-1]) == check["value"])
     if kind in ("choice", "choice_any"):
-        found = mentions(words, check["options"])
+        # phrases to "ignore" are heard as such (so their words mention no option) and then dropped
+        options = {**check["options"], "": check.get("ignore", [])}
+        found = [m for m in mentions(words, options) if m.option]
         if kind == "choice_any":
             return float(bool(found))
         detail["heard"] = [m.option for m in found]

@@ -32,7 +32,7 @@ FEATURES = ("rate", "pitch", "level", "spread")
 GROUPS = {"instruction": ["neutral", *sorted(STYLE_PHRASES)], "emotion": ["neutral", *sorted(EMOTION_PHRASES)]}
 # Floors on each feature's noise unit: calibration renders are cleaner than a system's answers, whose rate is
 # counted from an imperfect transcript.
-NOISE_FLOOR = {"rate": 0.12, "pitch": 0.04, "level": 1.0, "spread": 0.3}
+NOISE_FLOOR = {"rate": 0.12, "pitch": 0.04, "level": 1.0, "spread": 0.5}
 MIN_SPREAD = 0.05  # semitones: below this a voice is monotone; keeps log ratios finite
 
 
