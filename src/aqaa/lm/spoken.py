@@ -73,9 +73,11 @@ class SpokenLM:
     @classmethod
     def from_dir(cls, directory: str | Path, config: dict[str, Any] | None = None) -> SpokenLM:
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
 
         from aqaa.vocoder import Vocoder
 
+        hf_logging.disable_progress_bar()  # a small model loads in a blink; keep the output clean
         directory = Path(directory)
         if config is None:
             path = directory / "config.json"

@@ -1,0 +1,104 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from aqaa.cli import app
+from aqaa.lm.generate import SamplingConfig
+from aqaa.lm.layouts import parse_answer
+from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model
+from aqaa.lm.spoken import SpokenLM, SpokenLMConfig, save_system
+from aqaa.pipeline import SpokenDialogueModel, SpokenTurn, load_spoken_model
+from aqaa.vocab import Vocabulary, default_styles, train_text_tokenizer
+from aqaa.vocoder import TokenLayout
+from tests.codec.helpers import speechy, tiny_tokenizer
+from tests.vocoder.helpers import tiny_vocoder
+
+TEXTS = ["what is seven plus five", "seven plus five is twelve", "the capital of france is paris"]
+
+
+@pytest.fixture(scope="module")
+def system_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("system")
+    tokenizer = tiny_tokenizer()
+    tokenizer.save(root / "tokenizer")
+    vocab = Vocabulary(train_text_tokenizer(TEXTS, vocab_size=300, min_frequency=1), 16, 32, default_styles())
+    model = build_model(LMConfig(hidden_size=32, layers=2, heads=4, kv_heads=2, ffn=64), vocab, seed=3)
+    model.save_pretrained(str(root / "lm"))
+    vocab.save(root / "lm")
+    (root / "lm" / LM_CONFIG_FILE).write_text(json.dumps({"layout": "aligned", "streams": "dual"}))
+    tiny_vocoder(TokenLayout.from_tokenizer(tokenizer.config)).save(root / "vocoder")
+    save_system(root, SpokenLMConfig(name="tiny", sampling=SamplingConfig(temperature=1.0, seed=0,
+                                                                          max_new_tokens=120), max_len=1024))
+    return root
+
+
+def test_system_loads_by_kind_and_answers_with_audio_and_text(system_dir):
+    system = load_spoken_model(system_dir)
+    assert isinstance(system, SpokenLM) and isinstance(system, SpokenDialogueModel)
+    answer = system.respond(speechy(1.0), 16000)
+    ids = answer.extra["answer_ids"]
+    text_ids, audio_ids = parse_answer(system.vocab, ids, system.layout, require_end=not answer.extra["truncated"])
+    assert answer.text == system.vocab.decode_text(text_ids).strip()
+    groups = len(audio_ids) // 5
+    assert answer.sample_rate == 16000 and len(answer.audio) == groups * 12 * 160  # 120 ms per group
+    assert answer.extra["style"] in system.vocab.styles
+    assert answer.timings["total"] >= answer.timings.get("first_audio", 0)
+    again = system.respond(speechy(1.0), 16000)
+    assert again.extra["answer_ids"] == ids  # the system's seed makes answers reproducible
+
+
+def test_stream_yields_audio_before_the_answer_ends(system_dir):
+    system = load_spoken_model(system_dir)
+    events = list(system.stream(speechy(1.0), 16000, seed=1))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "style" and kinds[-1] == "end"
+    audio = [e for e in events if e.kind == "audio"]
+    if len(system.last["answer_ids"]) > 40:
+        assert len(audio) >= 2 and audio[0].seconds <= events[-1].seconds
+
+
+def test_history_with_own_ids_or_with_audio_and_text(system_dir):
+    system = load_spoken_model(system_dir)
+    first = system.respond(speechy(1.0, seed=1), 16000)
+    history = [SpokenTurn("human", speechy(1.0, seed=1), 16000),
+               SpokenTurn("assistant", first.audio, first.sample_rate, first.text, dict(first.extra))]
+    prompt = system.prompt(speechy(0.5), 16000, history)
+    own = [system.vocab.style(first.extra["style"]), *first.extra["answer_ids"]]
+    assert any(prompt[i:i + len(own)] == own for i in range(len(prompt)))  # the exact ids it generated
+    # a history from elsewhere (no ids): the answer's audio is re-tokenised and its text placed
+    other = [SpokenTurn("human", speechy(1.0, seed=1), 16000),
+             SpokenTurn("assistant", speechy(1.2, seed=2), 16000, "seven plus five is twelve")]
+    prompt = system.prompt(speechy(0.5), 16000, other)
+    assert prompt.count(system.vocab.bot) == 4 and prompt[-len(system.vocab.turn_header("assistant")):] == \
+        system.vocab.turn_header("assistant")
+    assert system.respond(speechy(0.5), 16000, other).sample_rate == 16000
+    with pytest.raises(ValueError, match="no audio"):
+        system.respond(np.zeros(0, dtype=np.float32), 16000)
+
+
+def test_missing_parts_and_kinds_are_named(tmp_path, system_dir):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_spoken_model(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "aqaa.spoken_lm", "vocoder": "nowhere",
+                                                      "tokenizer": str(system_dir / "tokenizer"),
+                                                      "lm": str(system_dir / "lm")}))
+    with pytest.raises(FileNotFoundError, match="vocoder"):
+        load_spoken_model(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "mystery"}))
+    with pytest.raises(ValueError, match="mystery"):
+        load_spoken_model(tmp_path)
+
+
+def test_answer_command_writes_the_wav(system_dir, tmp_path):
+    sf.write(tmp_path / "q.wav", speechy(1.0), 16000)
+    result = CliRunner().invoke(app, ["answer", str(tmp_path / "q.wav"), "--model", str(system_dir), "-o",
+                                      str(tmp_path / "a.wav"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    wav, sr = sf.read(tmp_path / "a.wav")
+    assert sr == 16000 and abs(len(wav) / sr - data["seconds"]) < 1e-3
+    missing = CliRunner().invoke(app, ["answer", str(tmp_path / "nope.wav"), "--model", str(system_dir)])
+    assert missing.exit_code == 2 and "nope.wav" in missing.output
