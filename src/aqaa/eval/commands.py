@@ -63,24 +63,19 @@ def run_command(
 
     Answers are cached as they come: rerun the same command after an interruption to continue."""
     from aqaa.audio import AudioError
-    from aqaa.eval.bench import BenchError, open_bench
+    from aqaa.eval.bench import BenchError
     from aqaa.eval.llm_judge import LLMJudge, LLMJudgeError
-    from aqaa.eval.report import markdown, write_report
-    from aqaa.eval.run import RunError, collect_answers, score_run
-    from aqaa.pipeline import load_spoken_model
+    from aqaa.eval.report import markdown
+    from aqaa.eval.run import RunError, run_benchmark
 
     try:
-        benchmark = open_bench(bench)
         grader = LLMJudge.from_env(llm_judge_url, llm_judge_model, llm_judge_cache) if llm_judge else None
-        system = load_spoken_model(model)
-        out_dir = out or Path("runs") / "eval" / f"{system.name}-{benchmark.name}-v{benchmark.manifest['version']}"
-        collect_answers(system, benchmark, out_dir, model_dir=str(model), progress=not quiet)
-        report = score_run(benchmark, out_dir, llm_judge=grader, progress=not quiet)
-        paths = write_report(report, out_dir)
+        report = run_benchmark(model, bench, out, llm_judge=grader, progress=not quiet)
     except (FileNotFoundError, ValueError, AudioError, BenchError, RunError, LLMJudgeError) as err:
         _fail(str(err))
     typer.echo(markdown(report))
-    typer.echo(f"wrote {paths['json']}, {paths['markdown']}, {paths['radar']}")
+    out_dir = Path(report["run_dir"])
+    typer.echo(f"wrote {out_dir / 'report.json'}, {out_dir / 'report.md'}, {out_dir / 'radar.png'}")
 
 
 def compare_command(

@@ -131,7 +131,9 @@ def _voice_key(answer: str) -> tuple[Check, Check]:
     for prop, (_, answers) in VOICE_QUESTIONS.items():
         for value, wording in answers.items():
             if wording == answer:
-                words = VOICE_WORDS[prop]
+                # The whole answer sentence is an option too: its extra phones let the matcher hear "you sound
+                # like a month" as "...a man" while "...a woman" stays closer to "...a woman".
+                words = {v: [*VOICE_WORDS[prop][v], w.rstrip(".").lower()] for v, w in answers.items()}
                 fact = {"type": "choice", "value": value, "position": "last", "options": words}
                 return fact, _phrases(*[w for ws in words.values() for w in ws])
     raise AnswerKeyError(f"not a voice-understanding answer: {answer!r}")

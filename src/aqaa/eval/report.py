@@ -46,6 +46,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"# {report['model']} on {report['bench']} v{report['bench_version']}",
         "",
         f"benchmark manifest sha256: `{report['bench_sha256']}`  ",
+        f"answer keys and style calibration sha256: `{report['keys_sha256']}`  ",
         f"judge: {report['judge']}; scored {report['scored']}",
         "",
         "| dimension | turns | score | factuality % | relevance % | chat (1–5) | skill % |"
@@ -67,7 +68,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"(consistency {_fmt(o['text_speech_consistency'])}%).  ",
         "Latency (medians per turn): " + ", ".join(
             f"{k.removeprefix('median_').removesuffix('_s')} {v:.3f} s" for k, v in lat.items()
-            if k.startswith("median_")) + f"; real-time factor {_fmt(lat['real_time_factor'], 3)}.",
+            if k.startswith("median_")) + f"; real-time factor {_fmt(lat['real_time_factor'], 3)}; "
+        f"the ASR judge took {_fmt(lat.get('judge_total_s'), 0)} s in all.",
         "",
         HOW_TO_READ,
         "",

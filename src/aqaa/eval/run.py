@@ -14,6 +14,7 @@ Run directory:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import defaultdict
@@ -85,13 +86,16 @@ def _answer_turn(model: SpokenDialogueModel, turn_id: str, query: np.ndarray, sr
         except AudioError as err:
             raise RunError(str(err)) from None
         save_audio(answers_dir / f"{turn_id}.flac", wav, answer.sample_rate)
+        judge_start = time.perf_counter()
         transcript = judge.transcribe(wav, answer.sample_rate)
+        judge_seconds = time.perf_counter() - judge_start
     else:
         wav = np.zeros(0, np.float32)
-        transcript = ""
+        transcript, judge_seconds = "", 0.0
     record = {"id": turn_id, "text": answer.text or "", "transcript": transcript,
               "sample_rate": answer.sample_rate, "seconds": wav.size / answer.sample_rate,
-              "respond_seconds": respond_seconds, "timings": dict(answer.timings), "extra": _json_safe(answer.extra)}
+              "respond_seconds": respond_seconds, "judge_seconds": judge_seconds,
+              "timings": dict(answer.timings), "extra": _json_safe(answer.extra)}
     write_json(answers_dir / f"{turn_id}.json", record)
     return record, wav, answer.sample_rate
 
@@ -190,6 +194,7 @@ def score_run(bench: Bench, out_dir: str | Path, llm_judge: Callable[[dict[str, 
                "asked_style": meta["answer_style"], "text": record["text"], "transcript": record["transcript"],
                "fact": s.fact, "topic": s.topic, "skill": s.skill, "quality": s.quality, "chat": s.chat,
                "detail": s.detail, "seconds": record["seconds"], "respond_seconds": record["respond_seconds"],
+               "judge_seconds": record.get("judge_seconds"),
                "timings": record["timings"],
                "prosody": prosody.as_dict() if prosody is not None else None}
         if llm_judge is not None and row["scored"]:
@@ -198,11 +203,20 @@ def score_run(bench: Bench, out_dir: str | Path, llm_judge: Callable[[dict[str, 
     return build_report(run, bench, rows, neutral)
 
 
+def keys_sha256(bench: Bench) -> str:
+    """Names what the answers were scored against: every turn's answer key and the style calibration."""
+    keys = [[t["id"], t["key"]] for t in bench.manifest["turns"]]
+    text = json.dumps([keys, bench.manifest["style_calibration"]], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _latency(rows: list[dict[str, Any]]) -> dict[str, Any]:
     keys = sorted({k for r in rows for k in r["timings"]})
     out: dict[str, Any] = {f"median_{k}_s": float(np.median([r["timings"][k] for r in rows if k in r["timings"]]))
                            for k in keys}
     out["median_respond_s"] = float(np.median([r["respond_seconds"] for r in rows]))
+    judged = [r["judge_seconds"] for r in rows if r.get("judge_seconds") is not None]
+    out["judge_total_s"] = float(sum(judged)) if judged else None  # the ASR judge's own time, whole run
     audio = sum(r["seconds"] for r in rows)
     out["real_time_factor"] = sum(r["respond_seconds"] for r in rows) / audio if audio else None
     return out
@@ -242,6 +256,7 @@ def build_report(run: dict[str, Any], bench: Bench, rows: list[dict[str, Any]],
         "format": REPORT_FORMAT,
         "model": run["model"], "model_dir": run.get("model_dir"),
         "bench": bench.name, "bench_version": bench.manifest["version"], "bench_sha256": bench.sha256,
+        "keys_sha256": keys_sha256(bench),
         "judge": "pocketsphinx en-us (aqaa.judge)",
         "overall": overall,
         "dimensions": per_group,
@@ -250,3 +265,32 @@ def build_report(run: dict[str, Any], bench: Bench, rows: list[dict[str, Any]],
         "turns": rows,
         "scored": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+
+def run_benchmark(model: str | Path | SpokenDialogueModel, bench_dir: str | Path,
+                  out_dir: str | Path | None = None,
+                  llm_judge: Callable[[dict[str, Any], str], dict] | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """Everything `aqaa eval run` does: load the system (a directory, or one already loaded), ask the benchmark
+    (or resume), score, write the report files. `out_dir` defaults to `default_run_dir`. Returns the report,
+    whose `run_dir` says where it was written."""
+    from aqaa.eval.bench import open_bench
+    from aqaa.eval.report import write_report
+    from aqaa.pipeline import load_spoken_model
+
+    bench = open_bench(bench_dir)
+    model_dir = None
+    if isinstance(model, (str, Path)):
+        model_dir = str(model)
+        model = load_spoken_model(model)
+    out = Path(out_dir) if out_dir is not None else default_run_dir(model.name, bench)
+    collect_answers(model, bench, out, model_dir=model_dir, progress=progress)
+    report = score_run(bench, out, llm_judge=llm_judge, progress=progress)
+    report["run_dir"] = str(out)
+    write_report(report, out)
+    return report
+
+
+def default_run_dir(model_name: str, bench: Bench) -> Path:
+    return Path("runs") / "eval" / f"{model_name}-{bench.name}-v{bench.manifest['version']}"
+
