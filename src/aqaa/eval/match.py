@@ -66,17 +66,26 @@ def _edit_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return prev[-1]
 
 
-def _phone_strings(words: list[str]) -> list[tuple[str, ...]]:
+@functools.cache
+def _phone_strings(words: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     """Every pronunciation of a word sequence (the product of each word's variants, capped)."""
     strings: list[tuple[str, ...]] = [()]
     for word in words:
         strings = [s + p for s in strings for p in pronunciations(word)][:16]
-    return strings
+    return tuple(strings)
 
 
-def _best_edits(words: list[str], phrase: list[str]) -> tuple[int, int]:
-    """(phone edits, phones of `phrase`) for the closest pair of pronunciations."""
-    return min((_edit_distance(a, b), len(b)) for a in _phone_strings(words) for b in _phone_strings(phrase))
+def _best_edits(words: list[str], phrase: list[str], bound: int | None = None) -> tuple[int, int]:
+    """(phone edits, phones of `phrase`) for the closest pair of pronunciations. With `bound`, pairs whose
+    lengths alone differ by more than `bound` edits are skipped (the result is then at least bound + 1)."""
+    best = (1 << 30, 1)
+    for a in _phone_strings(tuple(words)):
+        for b in _phone_strings(tuple(phrase)):
+            if bound is not None and abs(len(a) - len(b)) > bound:
+                best = min(best, (bound + 1, len(b)))
+                continue
+            best = min(best, (_edit_distance(a, b), len(b)))
+    return best
 
 
 def phrase_distance(words: list[str], phrase: list[str]) -> float:
@@ -87,7 +96,7 @@ def phrase_distance(words: list[str], phrase: list[str]) -> float:
 
 def _close_enough(words: list[str], phrase: list[str]) -> float | None:
     """The distance of `words` to `phrase` when they count as a match, else None."""
-    edits, length = _best_edits(words, phrase)
+    edits, length = _best_edits(words, phrase, bound=MAX_EDITS)
     if edits == 0:
         return 0.0
     if length < EXACT_BELOW or edits > MAX_EDITS or edits / length > TOLERANCE:

@@ -40,7 +40,7 @@ class Evidence:
     prosody: Prosody | None = None  # None for silent audio
     neutral: dict[str, float] | None = None  # `styles.baseline` of the system's neutral answers
     calibration: dict[str, Any] = field(default_factory=dict)  # `styles.calibrate` of the benchmark
-    _syllables: list[float] | None = None
+    _syllables: list[float] | None = field(default=None, init=False, repr=False)  # computed on first use
 
     def syllables(self) -> list[float]:
         """Median F0 of each sung syllable (empty for silence)."""
