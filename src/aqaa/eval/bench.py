@@ -15,6 +15,7 @@ Layout of a benchmark directory:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -276,8 +277,9 @@ class Bench:
     def sha256(self) -> str:
         return self.manifest["manifest_sha256"]
 
-    @property
+    @functools.cached_property
     def turns(self) -> dict[str, dict[str, Any]]:
+        """Every turn's metadata and answer key, by turn id."""
         return {t["id"]: t for t in self.manifest["turns"]}
 
     def conversations(self) -> list[dict[str, Any]]:
