@@ -61,7 +61,8 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     originals = [wav_of(test, i).numpy() for i in answers]
     codes = [tokenizer.encode(w) for w in tqdm(originals, desc="tokenize", unit="utt", leave=False)]
     report: dict[str, Any] = {"model": str(model_dir), "answers": len(answers), "mcd_definition":
-                              "24 mel-cepstra (DCT of 80-band ln mel power / 2, c0 excluded), frame-aligned, dB"}
+                              "24 mel-cepstra (DCT of 80-band ln mel power / 2, c0 excluded), frame-aligned, over the "
+                              "original's frames within 40 dB of its loudest, dB"}
     assistant: dict[str, Any] = {"original_wer": _judge(originals, texts, "originals")}
     synth_seconds = audio_seconds = 0.0
     for steps in STEPS:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file
+from torch import nn
 
 from aqaa.codec.data import FeatureCache, batches
 from aqaa.codec.mel import MelConfig
@@ -29,6 +30,7 @@ from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict, load_yaml, to_dict
 from aqaa.trainer import TrainConfig, train
 from aqaa.vocoder.data import build_audio_cache, build_codes_cache, crop, flow_batch, segments, silence_level
+from aqaa.vocoder.discriminator import Discriminator, DiscriminatorConfig, adversarial_losses
 from aqaa.vocoder.flow import FlowConfig, TokenToMel
 from aqaa.vocoder.layout import TokenLayout
 from aqaa.vocoder.losses import Mel2WavLossConfig, ReconstructionLoss
@@ -68,6 +70,7 @@ class RecipeConfig:
     mel: MelConfig = field(default_factory=MelConfig)
     mel2wav: Mel2WavConfig = field(default_factory=Mel2WavConfig)
     mel2wav_loss: Mel2WavLossConfig = field(default_factory=Mel2WavLossConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     crops: CropConfig = field(default_factory=CropConfig)
     mel2wav_training: TrainConfig = field(default_factory=TrainConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
@@ -93,20 +96,40 @@ def stage_cache(config: RecipeConfig) -> None:
                               max_shards=shards, max_examples_per_shard=c.max_examples_per_shard, workers=c.workers)
 
 
+class Mel2WavPair(nn.Module):
+    """The mel → waveform network and, with adversarial training, its critic: one module for the trainer."""
+
+    def __init__(self, generator: MelToWave, discriminator: Discriminator | None) -> None:
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+
+
 def stage_mel2wav(config: RecipeConfig) -> None:
     train_cache = FeatureCache(cache_path(config, "train"))
     model = MelToWave(config.mel, config.mel2wav)
     model.set_normalization(*train_cache.mel_stats())
-    loss = ReconstructionLoss(config.mel, config.mel2wav_loss)
+    weights = config.mel2wav_loss
+    critic = Discriminator(config.discriminator) if weights.adversarial_weight else None
+    pair = Mel2WavPair(model, critic)
+    loss = ReconstructionLoss(config.mel, weights)
     c = config.crops
     right = config.mel2wav.lookahead_frames + config.mel2wav.n_fft // config.mel.hop  # look-ahead + OLA tail
     hop, silence = config.mel.hop, silence_level(config.mel)
     t = config.mel2wav_training
 
     def loss_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        predicted = model(batch["mel"])
-        inner = slice(c.left * hop, (c.left + c.frames) * hop)
-        return loss(predicted[:, inner], batch["wav"][:, inner])
+        predicted, spectrum = model.render(batch["mel"])
+        inner, frames = slice(c.left * hop, (c.left + c.frames) * hop), slice(c.left, c.left + c.frames)
+        spectra = None
+        if weights.phase_weight:
+            spectra = (spectrum[:, frames], model.analyse(batch["wav"], spectrum.shape[1])[:, frames])
+        losses = loss(predicted[:, inner], batch["wav"][:, inner], spectra)
+        if critic is not None:
+            gan = adversarial_losses(critic, predicted[:, inner], batch["wav"][:, inner])
+            losses["loss"] = losses["loss"] + gan["critic"] + weights.adversarial_weight * (
+                gan["adversarial"] + weights.matching_weight * gan["matching"])
+            losses.update({k: v.detach() for k, v in gan.items()})
+        return losses
 
     val_cache = FeatureCache(cache_path(config, "validation"))
     val = [crop(val_cache, plan, c.frames, c.left, right, hop, silence)
@@ -119,7 +142,7 @@ def stage_mel2wav(config: RecipeConfig) -> None:
                 sums[name] = sums.get(name, 0.0) + float(value) / len(val)
         return sums
 
-    train(model, loss_of, lambda e: segments(train_cache, c.batch, t.seed, e, c.frames),
+    train(pair, loss_of, lambda e: segments(train_cache, c.batch, t.seed, e, c.frames),
           lambda plan: crop(train_cache, plan, c.frames, c.left, right, hop, silence), t, config.run_dir,
           "mel2wav", evaluate)
 
@@ -177,7 +200,9 @@ def stage_assemble(config: RecipeConfig) -> None:
     vocoder = Vocoder(VocoderConfig(tokens=cached_layout(config), mel=config.mel, flow=config.flow,
                                     mel2wav=config.mel2wav))
     vocoder.flow.load_state_dict(load_file(str(run / "flow" / "model.safetensors")))
-    vocoder.mel2wav.load_state_dict(load_file(str(run / "mel2wav" / "model.safetensors")))
+    trained = load_file(str(run / "mel2wav" / "model.safetensors"))  # a Mel2WavPair: keep the generator
+    vocoder.mel2wav.load_state_dict({k.removeprefix("generator."): v for k, v in trained.items()
+                                     if k.startswith("generator.")})
     vocoder.save(config.out)
     params = {name: sum(p.numel() for p in part.parameters())
               for name, part in (("conditioner", vocoder.flow.conditioner), ("estimator", vocoder.flow.estimator),

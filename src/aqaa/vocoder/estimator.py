@@ -87,17 +87,22 @@ class Estimator(nn.Module):
     def initial_state(self, batch: int) -> State:
         return [blk.dwconv.initial_cache(batch) for blk in (*self.pre, *self.low, *self.post)]
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Condition, state: State | None = None
-                ) -> tuple[torch.Tensor, State]:
-        """x [B, T, n_mels], t [B], cond → v [B, T, n_mels] and the new state; T a multiple of stride."""
+    def time_biases(self, t: torch.Tensor) -> list[torch.Tensor]:
+        """Flow times t [B] → the per-level and per-block time biases, each [B, 1, width]."""
+        features = self.time(time_features(t, self.config.time_channels))
+        return list(self.time_bias(features)[:, None].split(self.widths, dim=-1))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | list[torch.Tensor], cond: Condition,
+                state: State | None = None) -> tuple[torch.Tensor, State]:
+        """x [B, T, n_mels], t [B] (or its `time_biases`, which a stream computes once per step), cond →
+        v [B, T, n_mels] and the new state; T a multiple of stride."""
         b, frames, _ = x.shape
         s = self.config.stride
         if frames % s:
             raise ValueError(f"the estimator renders whole blocks of {s} frames, got {frames}")
         if state is None:
             state = self.initial_state(b)
-        biases = iter(self.time_bias(self.time(time_features(t, self.config.time_channels)))[:, None]
-                      .split(self.widths, dim=-1))  # each [B, 1, width]
+        biases = iter(self.time_biases(t) if torch.is_tensor(t) else t)
         caches = iter(state)
         new_state: State = []
 

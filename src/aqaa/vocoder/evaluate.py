@@ -3,8 +3,10 @@ against offline synthesis.
 
 MCD here: mel-cepstra are the DCT-II (orthonormal) of the 80-band natural-log mel power of each waveform,
 halved (log power → log amplitude), coefficients 1 … 24 (c0, the level, is left out); per frame
-(10 / ln 10) · sqrt(2 · Σ_d (c_d - ĉ_d)²) dB, averaged over the frames both signals cover. Frames are compared
-one to one, with no time warping: resynthesis keeps the original's timing frame for frame.
+(10 / ln 10) · sqrt(2 · Σ_d (c_d - ĉ_d)²) dB, averaged over the reference's speech frames (mel energy within
+SPEECH_DB of its loudest frame: the corpus's synthetic speech has digital silence between words, whose log
+spectrum says nothing about speech). Frames are compared one to one, with no time warping: resynthesis keeps
+the original's timing frame for frame.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aqaa.codec.tokenizer import Codes
 from aqaa.vocoder.vocoder import Vocoder
 
 CEPSTRA = 24
+SPEECH_DB = 40.0
 
 
 @torch.inference_mode()
@@ -34,8 +37,11 @@ def mel_cepstral_distortion(reference: np.ndarray, other: np.ndarray, config: Me
     n = min(len(a), len(b))
     if n == 0:
         raise ValueError("MCD needs at least one mel frame of each signal")
-    ca = dct(a[:n], type=2, norm="ortho", axis=-1)[:, 1: CEPSTRA + 1] / 2
-    cb = dct(b[:n], type=2, norm="ortho", axis=-1)[:, 1: CEPSTRA + 1] / 2
+    a, b = a[:n], b[:n]
+    energy_db = 10 * np.log10(np.exp(a).sum(-1))
+    speech = energy_db >= energy_db.max() - SPEECH_DB
+    ca = dct(a[speech], type=2, norm="ortho", axis=-1)[:, 1: CEPSTRA + 1] / 2
+    cb = dct(b[speech], type=2, norm="ortho", axis=-1)[:, 1: CEPSTRA + 1] / 2
     per_frame = 10 / math.log(10) * np.sqrt(2 * ((ca - cb) ** 2).sum(-1))
     return float(per_frame.mean())
 

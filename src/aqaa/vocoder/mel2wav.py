@@ -17,7 +17,7 @@ from torch import nn
 
 from aqaa.codec.mel import MelConfig
 from aqaa.vocoder.causal import ConvStack
-from aqaa.vocoder.stft import OverlapAdd, centred_start
+from aqaa.vocoder.stft import OverlapAdd, centred_start, frames
 
 MAX_LOG_MAGNITUDE = 4.6  # exp(4.6) ≈ 100: bounds the gain of a frame early in training
 
@@ -56,18 +56,27 @@ class MelToWave(nn.Module):
         log_magnitude, phase = self.head(h).split(self.bins, dim=-1)
         return torch.polar(log_magnitude.clamp(max=MAX_LOG_MAGNITUDE).exp(), phase)
 
-    def frames(self, h: torch.Tensor) -> torch.Tensor:
-        """Stack output [B, T, C] → windowed time frames [B, T, n_fft]."""
-        if h.shape[1] == 0:  # MKL's FFT refuses empty batches
-            return h.new_zeros(h.shape[0], 0, self.config.n_fft)
-        return torch.fft.irfft(self.spectrum(h), n=self.config.n_fft) * self.window
+    def frames(self, spectrum: torch.Tensor) -> torch.Tensor:
+        """Complex spectra [B, T, bins] → windowed time frames [B, T, n_fft]."""
+        if spectrum.shape[1] == 0:  # MKL's FFT refuses empty batches
+            return self.window.new_zeros(spectrum.shape[0], 0, self.config.n_fft)
+        return torch.fft.irfft(spectrum, n=self.config.n_fft) * self.window
+
+    def analyse(self, wav: torch.Tensor, count: int) -> torch.Tensor:
+        """The STFT [B, count, bins] of waveform [B, N] on exactly the frames this model synthesises."""
+        return torch.fft.rfft(frames(wav, self.config.n_fft, self.mel_config.hop, self.first, count) * self.window)
+
+    def render(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log-mel [B, T, n_mels] → waveform [B, T · hop] and the predicted spectra [B, T, bins] (offline; the
+        end padded as a stream's flush does)."""
+        spectrum = self.spectrum(self.stack.whole((log_mel - self.mel_mean) / self.mel_std))
+        ola = OverlapAdd(self.window, self.mel_config.hop, self.first, log_mel.shape[0])
+        head = ola.push(self.frames(spectrum))
+        return torch.cat([head, ola.flush(log_mel.shape[1] * self.mel_config.hop)], dim=1), spectrum
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """log-mel [B, T, n_mels] → waveform [B, T · hop] (offline; the end padded as a stream's flush does)."""
-        h = self.stack.whole((log_mel - self.mel_mean) / self.mel_std)
-        ola = OverlapAdd(self.window, self.mel_config.hop, self.first, log_mel.shape[0])
-        head = ola.push(self.frames(h))
-        return torch.cat([head, ola.flush(log_mel.shape[1] * self.mel_config.hop)], dim=1)
+        """log-mel [B, T, n_mels] → waveform [B, T · hop]."""
+        return self.render(log_mel)[0]
 
     def stream(self) -> MelToWaveStream:
         return MelToWaveStream(self)
@@ -86,10 +95,10 @@ class MelToWaveStream:
         m = self.model
         self.frames_in += log_mel.shape[1]
         h = m.stack((log_mel - m.mel_mean) / m.mel_std, self.state)
-        return self.ola.push(m.frames(h))[0]
+        return self.ola.push(m.frames(m.spectrum(h)))[0]
 
     def flush(self) -> torch.Tensor:
         m = self.model
         tail = m.stack(m.mel_mean.new_zeros(1, m.stack.lookahead, m.mel_config.n_mels), self.state)
-        head = self.ola.push(m.frames(tail))[0]
+        head = self.ola.push(m.frames(m.spectrum(tail)))[0]
         return torch.cat([head, self.ola.flush(self.frames_in * m.mel_config.hop)[0]])

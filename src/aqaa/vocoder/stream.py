@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from aqaa.codec.tokenizer import Codes
-from aqaa.vocoder.flow import frame_noise, solve_euler
+from aqaa.vocoder.flow import cosine_schedule, frame_noise, solve_euler
 
 if TYPE_CHECKING:
     from aqaa.vocoder.vocoder import Vocoder
@@ -43,6 +43,9 @@ class VocoderStream:
         self.rendered = 0  # frames rendered to mel
         self.batch = 2 if guidance > 0 else 1
         self.step_states = [flow.estimator.initial_state(self.batch) for _ in range(steps)]
+        with torch.inference_mode():  # each step's time enters as fixed biases: compute them once
+            self.step_biases = [flow.estimator.time_biases(torch.full((self.batch,), t))
+                                for t in cosine_schedule(steps)[:-1].tolist()]
         self.wave = vocoder.mel2wav.stream() if audio else None
         self.mel_chunks: list[torch.Tensor] = []
         self.finished = False
@@ -110,7 +113,7 @@ class VocoderStream:
         w = self.guidance
 
         def velocity(x: torch.Tensor, time: float, k: int) -> torch.Tensor:
-            v, self.step_states[k] = estimator(x.expand(self.batch, -1, -1), torch.full((self.batch,), time), cond,
+            v, self.step_states[k] = estimator(x.expand(self.batch, -1, -1), self.step_biases[k], cond,
                                                self.step_states[k])
             return v if self.batch == 1 else (1 + w) * v[:1] - w * v[1:]
 
