@@ -124,3 +124,40 @@ def test_the_reference_system_refuses_questions_it_has_not_seen(tiny_bench):
     system = ReferenceSystem(tiny_bench.directory)
     with pytest.raises(ValueError, match="only answers the questions"):
         system.respond(np.zeros(16000, np.float32), 16000)
+
+
+def _tiny_spoken_lm(root):
+    """An untrained end-to-end system (tiny tokenizer, LM and vocoder): it answers with noise, fast."""
+    from aqaa.lm.generate import SamplingConfig
+    from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model
+    from aqaa.lm.spoken import SpokenLMConfig, save_system
+    from aqaa.vocab import Vocabulary, default_styles, train_text_tokenizer
+    from aqaa.vocoder import TokenLayout
+    from tests.codec.helpers import tiny_tokenizer
+    from tests.vocoder.helpers import tiny_vocoder
+
+    tokenizer = tiny_tokenizer()
+    tokenizer.save(root / "tokenizer")
+    texts = ["what is seven plus five", "seven plus five is twelve", "the capital of france is paris"]
+    vocab = Vocabulary(train_text_tokenizer(texts, vocab_size=300, min_frequency=1), 16, 32, default_styles())
+    model = build_model(LMConfig(hidden_size=32, layers=2, heads=4, kv_heads=2, ffn=64), vocab, seed=3)
+    model.save_pretrained(str(root / "lm"))
+    vocab.save(root / "lm")
+    (root / "lm" / LM_CONFIG_FILE).write_text(json.dumps({"layout": "aligned", "streams": "dual"}))
+    tiny_vocoder(TokenLayout.from_tokenizer(tokenizer.config)).save(root / "vocoder")
+    save_system(root, SpokenLMConfig(name="tiny-lm", sampling=SamplingConfig(temperature=1.0, seed=0,
+                                                                             max_new_tokens=48), max_len=1024))
+    return root
+
+
+def test_a_tiny_end_to_end_model_gets_a_score_in_every_dimension(tiny_bench, tmp_path):
+    from aqaa.eval.run import run_benchmark
+
+    system = _tiny_spoken_lm(tmp_path / "system")
+    report = run_benchmark(system, tiny_bench.directory, tmp_path / "run", progress=False)
+    assert set(report["dimensions"]) == set(GROUPS)
+    for summary in report["dimensions"].values():
+        assert summary["score"] is not None and 1 <= summary["chat"] <= 5
+    assert report["overall"]["factuality"] < 50  # an untrained model does not know the answers
+    for name in ("report.json", "report.md", "radar.png"):
+        assert (tmp_path / "run" / name).is_file()

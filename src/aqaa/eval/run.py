@@ -138,7 +138,8 @@ def collect_answers(model: SpokenDialogueModel, bench: Bench, out_dir: str | Pat
         record, wav, answer_sr = cached
         history += [SpokenTurn("human", audio=query, sample_rate=sr),
                     SpokenTurn("assistant", audio=wav if wav.size else None,
-                               sample_rate=answer_sr if wav.size else None, text=record["text"])]
+                               sample_rate=answer_sr if wav.size else None, text=record["text"],
+                               extra=dict(record["extra"]))]  # e.g. the ids it generated, passed back
     bar.close()
     return asked
 
