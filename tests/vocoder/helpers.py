@@ -13,9 +13,10 @@ TINY = {
 }
 
 
-def tiny_vocoder(layout: TokenLayout | None = None, seed: int = 0) -> Vocoder:
+def tiny_vocoder(layout: TokenLayout | None = None, seed: int = 0, full_rate_blocks: int = 1) -> Vocoder:
     torch.manual_seed(seed)
     config = from_dict(VocoderConfig, TINY)
+    config.flow.estimator.blocks = full_rate_blocks
     if layout is not None:
         config.tokens = layout
     vocoder = Vocoder(config)

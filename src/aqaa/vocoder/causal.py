@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 INPUT_PAST = 2  # past frames a stack's first layer sees (its blocks see further back)
-SHORT = 32  # frames: up to this, depthwise convs use the unfolded-taps product
+SHORT = 48  # frames: up to this, depthwise convs use the unfolded-taps product
 
 
 class CausalDepthwise(nn.Module):
@@ -60,7 +60,7 @@ class ConvNeXtBlock(nn.Module):
         y = self.norm(y)
         if bias is not None:
             y = y + bias
-        return x + self.scale * self.down(F.gelu(self.up(y))), cache
+        return torch.addcmul(x, self.scale, self.down(F.gelu(self.up(y)))), cache
 
 
 class DelayedConv(nn.Module):

@@ -52,7 +52,7 @@ def solve_euler(velocity: Velocity, x0: torch.Tensor, steps: int) -> torch.Tenso
     times = cosine_schedule(steps).tolist()
     x = x0
     for k in range(steps):
-        x = x + (times[k + 1] - times[k]) * velocity(x, times[k], k)
+        x = torch.add(x, velocity(x, times[k], k), alpha=times[k + 1] - times[k])
     return x
 
 

@@ -115,7 +115,7 @@ class VocoderStream:
         def velocity(x: torch.Tensor, time: float, k: int) -> torch.Tensor:
             v, self.step_states[k] = estimator(x.expand(self.batch, -1, -1), self.step_biases[k], cond,
                                                self.step_states[k])
-            return v if self.batch == 1 else (1 + w) * v[:1] - w * v[1:]
+            return v if self.batch == 1 else torch.lerp(v[1:], v[:1], 1 + w)  # (1 + w) v_cond - w v_null
 
         x0 = frame_noise(self.seed, self.rendered, t, flow.n_mels)
         self.rendered += t
