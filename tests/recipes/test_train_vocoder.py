@@ -64,11 +64,11 @@ def test_flow_without_codes_is_a_clear_error(tmp_path):
 def test_eval_reports_every_figure(trained, capsys):
     root, _ = trained
     report = evaluate(CONFIG, root / "vocoder", root / "tokenizer", root / "report.json", quick=True,
-                      overrides={"run_dir": str(root / "run")})
+                      overrides={"run_dir": str(root / "run")}, answers=1)
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith("wer_ratio:")
     assistant = report["assistant_voice"]
     assert {"original_wer", "steps_1", "steps_2", "steps_4", "steps_10", "griffin_lim_10_steps",
             "copy_synthesis"} <= set(assistant)
     assert report["streaming_vs_offline"]["generated_mel_l1"] < 1e-4
-    assert json.loads((root / "report.json").read_text())["answers"] == report["answers"]
+    assert json.loads((root / "report.json").read_text())["answers"] == report["answers"] == 1

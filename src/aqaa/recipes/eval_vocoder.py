@@ -41,8 +41,9 @@ def _judge(wavs: list[np.ndarray], texts: list[str], desc: str) -> float:
 
 
 def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer_dir: str | Path | None = None,
-         out: str | Path | None = None, quick: bool = False, overrides: dict[str, Any] | None = None
-         ) -> dict[str, Any]:
+         out: str | Path | None = None, quick: bool = False, overrides: dict[str, Any] | None = None,
+         answers: int | None = None) -> dict[str, Any]:
+    """Measure the vocoder on `answers` neutral test answers (default 100, 20 when `quick`) and a few voices."""
     config = load_config(config_path, overrides)
     torch.set_num_threads(config.threads)
     model_dir = Path(model_dir or config.out)
@@ -53,8 +54,8 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     mel_cfg = vocoder.config.mel
     started = time.time()
 
-    answers = [i for i, m in enumerate(test.meta) if m["side"] == "answer" and m["style"] == "neutral"]
-    answers = answers[: 20 if quick else 100]
+    limit = answers or (20 if quick else 100)
+    answers = [i for i, m in enumerate(test.meta) if m["side"] == "answer" and m["style"] == "neutral"][:limit]
     if not answers:
         raise ValueError(f"no neutral answers in the test cache {cache_path(config, 'test')}")
     texts = [test.meta[i]["text"] for i in answers]
@@ -102,7 +103,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
                          "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
     report["other_voices"] = others
 
-    agreement = [streaming_agreement(vocoder, c) for c in codes[: 5 if quick else 20]]
+    agreement = [streaming_agreement(vocoder, c) for c in codes[: min(limit, 5 if quick else 20)]]
     report["streaming_vs_offline"] = {k: float(np.max([a[k] for a in agreement])) for k in agreement[0]}
     report["seconds"] = round(time.time() - started, 1)
     out = Path(out or model_dir / "eval_report.json")
