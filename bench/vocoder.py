@@ -7,8 +7,9 @@ ten utterances of 2–4 s. Measured in one process, best of three:
   - the same flow rendered by Griffin-Lim (32 iterations): the baseline the neural vocoder replaces,
   - streaming synthesis in 15-id chunks (3 groups, 360 ms) as the LM emits them, and the latency of the first
     chunk (stream creation included).
-Targets: RTF ≤ 0.05, first chunk ≤ 50 ms. Two threads only pay off on an idle machine: with other jobs on the
-cores, try --threads 1 (the load average is printed first).
+Targets: RTF ≤ 0.05, first chunk ≤ 50 ms. Default one thread: with other jobs on this machine's two cores, two
+threads ran 15-30x slower than one (torch's parallel sections wait for the busy core); try --threads 2 on an
+idle machine. The load average is printed first: compare figures only at similar loads.
 Usage: python bench/vocoder.py [--model DIR] [--threads N]
 """
 
@@ -40,7 +41,7 @@ def best_of(fn, repeats=3):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="models/vocoder")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if (Path(args.model) / "model.safetensors").is_file():
