@@ -19,7 +19,7 @@ from aqaa.codec.mel import MelConfig
 from aqaa.vocoder.causal import ConvStack
 from aqaa.vocoder.stft import OverlapAdd, centred_start, frames
 
-MAX_LOG_MAGNITUDE = 4.6  # exp(4.6) ≈ 100: bounds the gain of a frame early in training
+MAX_LOG_MAGNITUDE = 6.2  # exp(6.2) ≈ 500, 10x the largest bin of corpus speech (≈ 50): bounds early training
 
 
 @dataclass
