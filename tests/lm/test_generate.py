@@ -85,3 +85,37 @@ def test_sampling_settings():
     assert penalised == 0
     with pytest.raises(ValueError, match="top_p"):
         SamplingConfig(top_p=0.0)
+
+
+def _greedy(fast, prompt, n):
+    fast.reset()
+    logits, out = fast.forward(prompt), []
+    for _ in range(n):
+        out.append(int(logits.argmax()))
+        logits = fast.forward(torch.tensor([out[-1]]))
+    return out
+
+
+def test_speculative_greedy_gives_plain_greedy_tokens():
+    from aqaa.lm.fast import speculative_greedy
+
+    model = tiny_llama(500)
+    prompt = torch.randint(0, 500, (10,), generator=torch.Generator().manual_seed(4))
+    plain = _greedy(FastLlama(model, 256), prompt, 50)
+    # a draft that is the target itself accepts everything; a different model accepts little; both are exact
+    same, stats = speculative_greedy(FastLlama(model, 256), FastLlama(model, 256), prompt, 50, k=4)
+    assert same == plain and stats["acceptance"] > 0.9
+    other, stats = speculative_greedy(FastLlama(model, 256), FastLlama(tiny_llama(500, seed=9), 256), prompt, 50)
+    assert other == plain and stats["tokens_per_pass"] >= 1
+
+
+@pytest.mark.parametrize("weights", ["bf16", "int8"])
+def test_reduced_precision_weights_stay_close(weights):
+    model = tiny_llama(500)
+    ids = torch.randint(0, 500, (20,), generator=torch.Generator().manual_seed(5))
+    exact = FastLlama(model, 64).forward(ids)
+    approx = FastLlama(model, 64, weights=weights).forward(ids)
+    assert (approx - exact).abs().max() < 0.05 * exact.abs().max()
+    assert torch.corrcoef(torch.stack([exact, approx]))[0, 1] > 0.99
+    with pytest.raises(ValueError, match="weights"):
+        FastLlama(model, 64, weights="int4")
