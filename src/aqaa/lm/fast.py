@@ -61,7 +61,10 @@ class _Layer:
 class FastLlama:
     """Prefill a prompt, then step one token at a time; `logits` come back as a [vocab] float32 vector."""
 
-    def __init__(self, model: torch.nn.Module, max_len: int = 2048, weights: str = "fp32") -> None:
+    def __init__(self, model: torch.nn.Module, max_len: int = 2048, weights: str = "fp32",
+                 layers: int | None = None) -> None:
+        """`layers`: use only the first N transformer layers (then the final norm and head): a cheap draft model
+        for speculative decoding made from the model itself."""
         if weights not in WEIGHT_FORMATS:
             raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, not {weights!r}")
         cfg = model.config
@@ -78,7 +81,7 @@ class FastLlama:
         self.final_norm = inner.norm.weight.detach()
         self.lm_head = model.lm_head.weight.detach()
         self.layers = []
-        for layer in inner.layers:
+        for layer in inner.layers[:layers]:
             a, m = layer.self_attn, layer.mlp
             self.layers.append(_Layer(
                 layer.input_layernorm.weight.detach(),

@@ -71,12 +71,13 @@ class Generator:
     """A stateful answer generator over a Llama-architecture LM (moshi's LMGen idea)."""
 
     def __init__(self, model: torch.nn.Module, vocab: Vocabulary, layout: str | Layout = DEFAULT_LAYOUT,
-                 sampling: SamplingConfig | None = None, max_len: int = 2048, chunk_groups: int = 3) -> None:
+                 sampling: SamplingConfig | None = None, max_len: int = 2048, chunk_groups: int = 3,
+                 weights: str = "fp32") -> None:
         if model.config.vocab_size < vocab.size:
             raise ValueError(f"the model has {model.config.vocab_size} ids, the vocabulary {vocab.size}")
         self.vocab, self.layout = vocab, get_layout(layout)
         self.sampling = sampling or SamplingConfig()
-        self.decoder = FastLlama(model, max_len)
+        self.decoder = FastLlama(model, max_len, weights)
         self.chunk = chunk_groups * self.layout.group_size
         self._masks: dict[Next, torch.Tensor] = {}
         self.model_vocab = model.config.vocab_size
