@@ -140,12 +140,12 @@ def _voice_key(answer: str) -> tuple[Check, Check]:
 
 
 def _gaming_key(answer: str) -> tuple[Check, Check]:
-    hands = _phrases(*sorted(RPS_BEATS), *[p for ps in RPS_OUTCOMES.values() for p in ps])
+    rps_topic = _phrases(*sorted(RPS_BEATS), *[p for ps in RPS_OUTCOMES.values() for p in ps])
     options = dict(RPS_OUTCOMES)
     if re.fullmatch(r"We both played (\w+), so it is a tie\.", answer):
-        return {"type": "choice", "value": "tie", "position": "last", "options": options}, hands
+        return {"type": "choice", "value": "tie", "position": "last", "options": options}, rps_topic
     if m := re.fullmatch(r"\w+ (?:breaks|covers|cut) \w+, so (you|I) win\.", answer):
-        return {"type": "choice", "value": m[1].lower(), "position": "last", "options": options}, hands
+        return {"type": "choice", "value": m[1].lower(), "position": "last", "options": options}, rps_topic
     if m := re.fullmatch(r"The answer is (.+)\.", answer):
         value = m[1].split()[-1]
         fact = {"type": "choice", "value": value, "position": "last", "options": _RIDDLE_OPTIONS}
