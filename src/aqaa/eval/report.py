@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,12 @@ HOW_TO_READ = (
     "Chat = 1 + 2·relevant + 2·relevant·score per turn (1 off topic, 3 on topic but wrong, 5 right), averaged. "
     "Overall rows average the dimensions. The reference system (the corpus's own answers) shows the judge's "
     "ceiling.")
+
+
+def _ordered(groups: Iterable[str]) -> list[str]:
+    """Groups in the benchmark's order (report.json stores them sorted by name)."""
+    groups = set(groups)
+    return [g for g in LABELS if g in groups] + sorted(groups - set(LABELS))
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -53,7 +60,8 @@ def markdown(report: dict[str, Any]) -> str:
         + (" LLM chat |" if llm else ""),
         "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if llm else ""),
     ]
-    for group, s in report["dimensions"].items():
+    for group in _ordered(report["dimensions"]):
+        s = report["dimensions"][group]
         row = (f"| {LABELS.get(group, group)} | {s['n']} | {_fmt(s['score'])} | {_fmt(s['factuality'])} | "
                f"{_fmt(s['relevance'])} | {_fmt(s['chat'], 2)} | {_fmt(s['skill'])} |")
         lines.append(row + (f" {_fmt(s.get('llm_chat'), 2)} |" if llm else ""))
@@ -134,7 +142,7 @@ def compare(reports: list[dict[str, Any]]) -> str:
         lines += [f"benchmark {reports[0]['bench']} v{reports[0]['bench_version']}, manifest sha256 "
                   f"`{reports[0]['bench_sha256']}`", ""]
     lines += ["| dimension (score) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    groups = list(dict.fromkeys(g for r in reports for g in r["dimensions"]))
+    groups = _ordered({g for r in reports for g in r["dimensions"]})
     for g in groups:
         cells = [_fmt(r["dimensions"].get(g, {}).get("score")) for r in reports]
         lines.append(f"| {LABELS.get(g, g)} | " + " | ".join(cells) + " |")
@@ -151,5 +159,5 @@ def compare(reports: list[dict[str, Any]]) -> str:
 def compare_runs(run_dirs: list[str | Path], radar_path: str | Path | None = None) -> str:
     reports = [load_report(d) for d in run_dirs]
     if radar_path is not None:
-        radar(reports, radar_path, title="comparison")
+        radar(reports, radar_path)
     return compare(reports)
