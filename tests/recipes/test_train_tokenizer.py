@@ -51,7 +51,6 @@ def test_rerun_skips_finished_stages(trained, capsys):
 
 def test_tokenize_command_prints_interleaved_ids(trained, tmp_path):
     root, _ = trained
-    from aqaa.codec.phones import text_to_phone_ids
     from aqaa.data.speech import Prosody, synthesize, voice_from_name
 
     wav = synthesize("what is seven plus five", voice_from_name("flite:slt"), Prosody(), 22050).wav

@@ -48,7 +48,7 @@ class TextAnswerer(Protocol):
 TextLoader = Callable[[Path, dict[str, Any]], TextAnswerer]
 _TEXT_LOADERS: dict[str, TextLoader] = {}
 # Modules that register text answerer kinds when imported. The LM recipe adds its text-only model here.
-TEXT_KIND_MODULES: dict[str, str] = {}
+TEXT_KIND_MODULES: dict[str, str] = {"aqaa.text_lm": "aqaa.lm.text"}
 
 
 def register_text_answerer(kind: str, loader: TextLoader) -> None:

@@ -8,6 +8,7 @@ Layouts (audio is always emitted in whole groups of 2 linguistic + 3 semantic id
   goes on alone.
 - `audio_only`: `<|text_end|>` first (so the parser and the generator know there is no text), then audio.
 - `text_cot`: all the text, `<|text_end|>`, then all the audio.
+- `text_only`: the text and `<|text_end|>`, no audio (the text model of the cascade baseline).
 - `aligned`: each word's text just before the audio group in which the word starts; words starting after the
   last group go at the end.
 
@@ -35,7 +36,7 @@ from aqaa.vocab import ROLES, TOKEN_KINDS, Vocabulary
 
 GROUP_SECONDS = 0.12  # audio covered by one group: group k covers [k * 0.12, (k + 1) * 0.12) s
 DEFAULT_LAYOUT = "ratio_10_15"
-LAYOUT_KINDS = ("ratio", "audio_only", "text_cot", "aligned")
+LAYOUT_KINDS = ("ratio", "audio_only", "text_cot", "aligned", "text_only")
 
 WordStart = float | WordTime | tuple[float, float]  # a word's start: seconds, a WordTime, or (start, end)
 Word = tuple[Sequence[int], WordStart]  # one word of an aligned answer: its text ids and when it starts
@@ -89,7 +90,7 @@ class Layout:
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (Layout.ratio(10, 15), Layout.ratio(3, 5), Layout.ratio(6, 50), Layout("audio_only", "audio_only"),
-                   Layout("text_cot", "text_cot"), Layout("aligned", "aligned"))
+                   Layout("text_cot", "text_cot"), Layout("aligned", "aligned"), Layout("text_only", "text_only"))
 }
 
 
@@ -148,12 +149,12 @@ class LayoutState:
             return Next.LINGUISTIC if self.group_pos < n_l else Next.SEMANTIC
         audio = Next.LINGUISTIC if n_l else Next.SEMANTIC
         if self.text_ended:
-            return Next.EOT if self.audio_ended else audio | Next.EOT
+            return Next.EOT if self.audio_ended or self.layout.kind == "text_only" else audio | Next.EOT
         text_end = Next.TEXT_END if self.last in (Next.NONE, Next.TEXT) else Next.NONE
         kind = self.layout.kind
         if kind == "audio_only":
             return Next.TEXT_END
-        if kind == "text_cot":
+        if kind in ("text_cot", "text_only"):
             return Next.TEXT | text_end
         if kind == "aligned":
             return Next.TEXT | audio | text_end
@@ -312,6 +313,10 @@ def encode_answer(vocab: Vocabulary, text_ids: Ids | None, audio_ids: Ids | None
     out: list[int] = []
     if layout.kind == "audio_only":
         out = [vocab.text_end, *audio]
+    elif layout.kind == "text_only":
+        if audio:
+            raise ValueError("the text_only layout has no audio")
+        out = [*text, vocab.text_end]
     elif layout.kind == "text_cot":
         out = [*text, vocab.text_end, *audio]
     else:

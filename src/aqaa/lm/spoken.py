@@ -192,8 +192,7 @@ class SpokenLM:
             elif event.kind == "end":
                 timings["total"] = event.seconds
         wav = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-        extra = dict(self.last)
-        timings["answer_tokens"] = float(len(extra["answer_ids"]))
+        extra = dict(self.last, answer_tokens=len(self.last["answer_ids"]))
         return SpokenAnswer("".join(text).strip(), wav.astype(np.float32), self.vocoder.sample_rate, timings, extra)
 
 

@@ -154,6 +154,8 @@ class SequenceBuilder:
             raise ValueError(f"task weights {weights}: tasks are {TASKS}, at least one with a positive weight")
         if self.layout.kind == "audio_only" and (weights.get("asr", 0) > 0 or weights.get("text_qa", 0) > 0):
             raise ValueError("the audio_only layout has no text answers: give asr and text_qa weight 0")
+        if self.layout.kind == "text_only" and any(weights.get(t, 0) > 0 for t in ("aqaa", "tts", "continuation")):
+            raise ValueError("the text_only layout has no audio answers: give aqaa, tts and continuation weight 0")
         rng = random.Random(f"{seed}/{epoch}")
         names = [t for t in TASKS if weights.get(t, 0) > 0]
         probs = [weights[t] for t in names]

@@ -64,6 +64,7 @@ class EvalConfig:
     sequences: int = 96  # validation conversations scored for loss and per-stream perplexity
     generate: int = 12  # validation questions answered greedily (well-formedness, text accuracy)
     max_new_tokens: int = 600  # per generated answer
+    tasks: dict[str, float] = field(default_factory=lambda: {"aqaa": 1.0})  # what the validation sequences do
 
 
 @dataclass
@@ -244,7 +245,7 @@ def stage_train(config: RecipeConfig) -> None:
               f"{counts['embedding'] / 1e6:.2f} M embedding + head); layout {train_builder.layout.name}; "
               f"tasks {config.tasks}")
     device = accelerator.device
-    val_rows, _ = _rows(val_builder.epoch({"aqaa": 1.0}, config.seed, 0)[: config.eval.sequences], config, 0)
+    val_rows, _ = _rows(val_builder.epoch(config.eval.tasks, config.seed, 0)[: config.eval.sequences], config, 0)
     val_batches = [_batch(rows, config, vocab, device) for rows in val_rows]
     log_path = Path(config.run_dir) / "lm" / "packing.jsonl"
 
