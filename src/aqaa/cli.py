@@ -220,6 +220,20 @@ def resynth(
                f"vocode {timings['vocode']:.2f} s)")
 
 
+@app.command("ablate")
+def ablate(
+    config: Annotated[Path, typer.Argument(help="Ablation YAML, e.g. configs/ablation/codebooks.yaml")],
+    only: Annotated[list[str] | None, typer.Option(help="Run only these variants")] = None,
+) -> None:
+    """Train LM variants at an equal budget and tabulate their figures (resumable: rerun to continue)."""
+    from aqaa.recipes.ablate import main as run_ablation
+
+    try:
+        run_ablation(config, only)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+
+
 DEFAULT_SYSTEM = REPO_ROOT / "models"
 
 
