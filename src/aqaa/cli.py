@@ -375,23 +375,47 @@ def eval_vocoder(
         _fail(str(err))
 
 
+DEMO_QUESTION = REPO_ROOT / "assets" / "question.wav"
+
+
 @app.command("demo")
 def demo(
-    out: Annotated[Path, typer.Option(help="Where to write the answer wav")] = Path("out"),
+    out: Annotated[Path, typer.Option(help="Where to write question.wav and answer.wav")] = Path("out"),
+    model: Annotated[Path, typer.Option(help="System directory")] = DEFAULT_SYSTEM,
+    question: Annotated[Path, typer.Option(help="The spoken question")] = DEMO_QUESTION,
     corpus_config: Annotated[Path, typer.Option(help="Corpus config for the no-model fallback")] =
         REPO_ROOT / "configs" / "data" / "demo.yaml",
 ) -> None:
-    """Answer a bundled spoken question with the shipped model (until one ships: replay a corpus pair)."""
-    from aqaa.data.build import build_corpus
-    from aqaa.data.config import CorpusConfig
+    """Answer a bundled spoken question with the shipped model, writing OUT/answer.wav and printing its text."""
+    from aqaa.audio import load_audio, save_audio
+    from aqaa.pipeline import load_spoken_model
 
-    typer.secho("No model is shipped yet: aqaa cannot answer speech until the tokenizer, speech LM and vocoder "
-                "are trained. Instead, building a small corpus and playing back one of its question/answer pairs.",
-                fg=typer.colors.YELLOW)
-    cfg = CorpusConfig.from_yaml(corpus_config)
-    corpus_dir = Path("corpora") / cfg.name
-    build_corpus(cfg, corpus_dir, progress=sys.stderr.isatty())
-    data_play(corpus_dir, example_id=None, split="test", index=0, out=out)
+    if not (model / "config.json").is_file():
+        from aqaa.data.build import build_corpus
+        from aqaa.data.config import CorpusConfig
+
+        typer.secho(f"No shipped model in {model}: aqaa cannot answer speech without a trained tokenizer, speech LM "
+                    "and vocoder. Instead, building a small corpus and playing back one of its question/answer "
+                    "pairs.", fg=typer.colors.YELLOW)
+        cfg = CorpusConfig.from_yaml(corpus_config)
+        corpus_dir = Path("corpora") / cfg.name
+        build_corpus(cfg, corpus_dir, progress=sys.stderr.isatty())
+        data_play(corpus_dir, example_id=None, split="test", index=0, out=out)
+        return
+    try:
+        system = load_spoken_model(model)
+        wav = load_audio(question, 16000, normalize=False)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    result = system.respond(wav, 16000)
+    save_audio(out / "question.wav", wav, 16000)
+    save_audio(out / "answer.wav", result.audio, result.sample_rate)
+    text = question.with_suffix(".txt")
+    typer.echo(f"question  {text.read_text().strip()!r}" if text.is_file() else f"question  {question}")
+    typer.echo(f"answer    {result.text!r}  (style {result.extra.get('style')}, "
+               f"{len(result.audio) / result.sample_rate:.2f} s of speech, first audio after "
+               f"{result.timings.get('first_audio', float('nan')):.2f} s, done in {result.timings['total']:.2f} s)")
+    typer.echo(f"wrote     {out / 'question.wav'}  {out / 'answer.wav'}")
 
 
 def main() -> None:

@@ -102,3 +102,13 @@ def test_answer_command_writes_the_wav(system_dir, tmp_path):
     assert sr == 16000 and abs(len(wav) / sr - data["seconds"]) < 1e-3
     missing = CliRunner().invoke(app, ["answer", str(tmp_path / "nope.wav"), "--model", str(system_dir)])
     assert missing.exit_code == 2 and "nope.wav" in missing.output
+
+
+def test_demo_answers_the_bundled_question_with_a_system(system_dir, tmp_path):
+    sf.write(tmp_path / "q.wav", speechy(1.0), 16000)
+    (tmp_path / "q.txt").write_text("a gliding tone\n")
+    result = CliRunner().invoke(app, ["demo", "--model", str(system_dir), "--question", str(tmp_path / "q.wav"),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "'a gliding tone'" in result.stdout and "answer" in result.stdout
+    assert sf.read(tmp_path / "out" / "answer.wav")[1] == 16000 and (tmp_path / "out" / "question.wav").is_file()
