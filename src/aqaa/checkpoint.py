@@ -34,11 +34,31 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     _atomic(path, lambda p: save_file(flat, str(p), metadata=metadata))
 
 
-def save_model(directory: str | Path, state: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
-    """Write `model.safetensors` then `config.json`; each file is replaced atomically."""
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def storage_dtype(name: str) -> torch.dtype:
+    if name not in STORAGE_DTYPES:
+        raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, not {name!r}")
+    return STORAGE_DTYPES[name]
+
+
+def round_through(state: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
+    """Round every float32 tensor of `state` in place to what storing it as `dtype` keeps, so a model measured
+    after this is exactly the model that loads from the smaller file."""
+    with torch.no_grad():
+        for tensor in state.values():
+            if tensor.dtype == torch.float32:
+                tensor.copy_(tensor.to(dtype).float())
+
+
+def save_model(directory: str | Path, state: dict[str, torch.Tensor], config: dict[str, Any],
+               dtype: torch.dtype = torch.float32) -> None:
+    """Write `model.safetensors` then `config.json`; each file is replaced atomically. With `dtype` float16 or
+    bfloat16 the float32 tensors are stored at half the size (loading copies them back into float32 modules)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_tensors(directory / WEIGHTS, state)
+    save_tensors(directory / WEIGHTS, {k: v.to(dtype) if v.dtype == torch.float32 else v for k, v in state.items()})
     write_json(directory / CONFIG, config)
 
 

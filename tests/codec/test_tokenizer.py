@@ -56,6 +56,22 @@ def test_save_and_load_give_identical_codes(tmp_path):
         AudioTokenizer.from_pretrained(tmp_path)
 
 
+def test_half_size_storage_loads_exactly_the_rounded_model(tmp_path):
+    from aqaa.checkpoint import round_through
+
+    tokenizer = tiny_tokenizer(seed=3)
+    wav = speechy(2.0, seed=4)
+    round_through(tokenizer.state_dict(), torch.float16)
+    tokenizer.save(tmp_path / "tok", torch.float16)
+    loaded = AudioTokenizer.from_pretrained(tmp_path / "tok")
+    assert next(loaded.parameters()).dtype == torch.float32  # stored small, computed in float32
+    a, b = tokenizer.encode(wav), loaded.encode(wav)
+    assert torch.equal(a.linguistic, b.linguistic) and torch.equal(a.semantic, b.semantic)
+    full = (tmp_path / "full")
+    tiny_tokenizer(seed=3).save(full)
+    assert (tmp_path / "tok" / "model.safetensors").stat().st_size < 0.6 * (full / "model.safetensors").stat().st_size
+
+
 def test_ids_round_trip_and_single_stream_layouts():
     wav = speechy(2.0)
     dual = tiny_tokenizer()

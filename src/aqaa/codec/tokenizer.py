@@ -104,8 +104,10 @@ class AudioTokenizer(torch.nn.Module):
         ling, sem = deinterleave(ids, vocab or self.vocab, self.config.per_group)
         return Codes(ling, sem)
 
-    def save(self, directory: str | Path) -> None:
-        save_model(directory, self.state_dict(), {"kind": "aqaa.audio_tokenizer", **to_dict(self.config)})
+    def save(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> None:
+        """Weights + config; `dtype` float16 stores the weights at half the size (see `checkpoint.round_through`
+        to make the in-memory model equal the stored one first)."""
+        save_model(directory, self.state_dict(), {"kind": "aqaa.audio_tokenizer", **to_dict(self.config)}, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, streams: str | None = None) -> AudioTokenizer:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from aqaa.checkpoint import save_tensors, write_json
+from aqaa.checkpoint import round_through, save_tensors, storage_dtype, write_json
 from aqaa.codec.data import FeatureCache, batches, build_cache, collate
 from aqaa.codec.evaluate import alignment_errors, codebook_usage, encode_cache
 from aqaa.codec.kmeans import kmeans
@@ -60,6 +60,7 @@ class RecipeConfig:
     semantic_training: TrainConfig = field(default_factory=TrainConfig)
     validation_utterances: int = 64
     alignment_calibration_texts: int = 40
+    save_dtype: str = "float32"  # float16 halves the shipped file; the model is measured as stored
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
@@ -144,6 +145,8 @@ def stage_assemble(config: RecipeConfig) -> None:
     tokenizer.linguistic.load_state_dict(load_file(str(run / "linguistic" / "model.safetensors")))
     tokenizer.linguistic.set_codebook(load_file(str(run / "linguistic_codebook.safetensors"))["centroids"])
     tokenizer.semantic.load_state_dict(load_file(str(run / "semantic" / "model.safetensors")))
+    dtype = storage_dtype(config.save_dtype)
+    round_through(tokenizer.state_dict(), dtype)  # what follows measures the model as it will be stored
     train_cache = FeatureCache(_cache_path(config, "train"))
     # The causal encoder emits phones late; measure by how much on training sentences in flite's voices.
     texts = [m["text"] for m in train_cache.meta if m["side"] == "answer"][: config.alignment_calibration_texts]
@@ -151,7 +154,7 @@ def stage_assemble(config: RecipeConfig) -> None:
         timing = alignment_errors(tokenizer, texts, list(ALIGNMENT_VOICES), delay_ms=0.0)
         tokenizer.linguistic.config.alignment_delay_ms = timing["median_signed_phone_start_error_ms"] or 0.0
     report = codebook_usage(encode_cache(tokenizer, train_cache, desc="codebook use"), tokenizer)
-    tokenizer.save(config.out)
+    tokenizer.save(config.out, dtype)
     write_json(Path(config.out) / "codebook_report.json", report)
     print(f"alignment delay: {tokenizer.linguistic.config.alignment_delay_ms} ms")
     for name, r in report.items():
