@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from aqaa.checkpoint import round_through, storage_dtype
 from aqaa.codec.data import FeatureCache, batches
 from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
@@ -76,6 +77,7 @@ class RecipeConfig:
     flow: FlowConfig = field(default_factory=FlowConfig)
     flow_training: TrainConfig = field(default_factory=TrainConfig)
     validation_utterances: int = 32
+    save_dtype: str = "float32"  # float16 halves the shipped file (the evaluation then measures it as stored)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
@@ -203,7 +205,9 @@ def stage_assemble(config: RecipeConfig) -> None:
     trained = load_file(str(run / "mel2wav" / "model.safetensors"))  # a Mel2WavPair: keep the generator
     vocoder.mel2wav.load_state_dict({k.removeprefix("generator."): v for k, v in trained.items()
                                      if k.startswith("generator.")})
-    vocoder.save(config.out)
+    dtype = storage_dtype(config.save_dtype)
+    round_through(vocoder.state_dict(), dtype)
+    vocoder.save(config.out, dtype)
     params = {name: sum(p.numel() for p in part.parameters())
               for name, part in (("conditioner", vocoder.flow.conditioner), ("estimator", vocoder.flow.estimator),
                                  ("mel2wav", vocoder.mel2wav))}

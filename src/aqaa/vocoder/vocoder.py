@@ -97,8 +97,9 @@ class Vocoder(nn.Module):
             raise ValueError(f"expected a log-mel [frames, {self.config.mel.n_mels}], got {tuple(log_mel.shape)}")
         return self.mel2wav(log_mel.float()[None])[0].numpy()
 
-    def save(self, directory: str | Path) -> None:
-        save_model(directory, self.state_dict(), {"kind": KIND, **to_dict(self.config)})
+    def save(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> None:
+        """Weights + config; `dtype` float16 stores the weights at half the size (computation stays float32)."""
+        save_model(directory, self.state_dict(), {"kind": KIND, **to_dict(self.config)}, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> Vocoder:
