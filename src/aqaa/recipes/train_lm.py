@@ -85,6 +85,7 @@ class RecipeConfig:
     batch: BatchConfig = field(default_factory=BatchConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    save_dtype: str = "float32"  # float16 halves the exported file (it loads back into float32)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
@@ -283,13 +284,15 @@ def stage_train(config: RecipeConfig) -> None:
 def stage_export(config: RecipeConfig) -> None:
     from safetensors.torch import load_file
 
-    from aqaa.checkpoint import write_json
+    from aqaa.checkpoint import round_through, storage_dtype, write_json
 
     vocab = Vocabulary.load(Path(config.run_dir) / "vocab")
     model = build_model(config.model, vocab, config.seed)
     model.load_state_dict(load_file(str(Path(config.run_dir) / "lm" / "model.safetensors")))
     out = Path(config.out)
-    model.save_pretrained(str(out), safe_serialization=True)
+    dtype = storage_dtype(config.save_dtype)
+    round_through(model.state_dict(), dtype)
+    model.to(dtype).save_pretrained(str(out), safe_serialization=True)
     vocab.save(out)
     audio = AudioFormat.of_tokenizer(tokenizer_config(config))
     state = json.loads((Path(config.run_dir) / "lm" / "state.json").read_text())
