@@ -71,8 +71,8 @@ def test_a_cascade_directory_loads_its_text_answerer(tmp_path):
 
 
 def test_an_unknown_text_answerer_kind_is_a_clear_error(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"kind": "aqaa.text_lm"}))
-    with pytest.raises(ValueError, match="not a text answerer.*LM training recipe"):
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "aqaa.mystery_lm"}))
+    with pytest.raises(ValueError, match="not a text answerer.*aqaa.text_lm"):
         load_text_answerer(tmp_path)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_text_answerer(tmp_path / "missing")

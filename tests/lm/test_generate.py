@@ -58,9 +58,9 @@ def test_incremental_logits_equal_a_full_forward():
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_sampled_answers_are_always_well_formed(vocab, layout):
     model = tiny_llama(vocab.size)
-    for seed in range(3):
+    for seed in range(2):
         gen = Generator(model, vocab, layout, SamplingConfig(temperature=1.5, top_p=1.0, seed=seed,
-                                                             max_new_tokens=200), max_len=256)
+                                                             max_new_tokens=120), max_len=160)
         events = list(gen.generate(torch.tensor([vocab.bot, 5, 6])))
         assert events[-1].kind == "end"
         audio = [i for e in events if e.kind == "audio" for i in e.audio_ids]
