@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -90,3 +91,19 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, to
         index, key = flat.split(".", 1)
         state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_ragged(out: str | Path, arrays: dict[str, list[np.ndarray]], info: dict[str, Any]) -> Path:
+    """A cache of variable-length items: for each key its items concatenated plus `{key}_offsets` (item i is
+    `tensor[offsets[i]:offsets[i + 1]]`) in OUT.safetensors, and `info` in OUT.json. The JSON is written first:
+    a cache counts as written once its .safetensors exists."""
+    out = Path(out).with_suffix(".safetensors")
+    tensors = {}
+    for key, items in arrays.items():
+        lengths = np.array([len(a) for a in items], dtype=np.int64)
+        tensors[key] = torch.from_numpy(np.concatenate(items))
+        tensors[f"{key}_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out.with_suffix(".json"), info)
+    save_tensors(out, tensors)
+    return out

@@ -33,6 +33,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+def _run_recipe(module: str, *args: object) -> None:
+    """Run `aqaa.recipes.<module>.main(*args)`, turning bad configs and missing inputs into clear errors."""
+    import importlib
+
+    try:
+        importlib.import_module(f"aqaa.recipes.{module}").main(*args)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+
+
 @data_app.command("build")
 def data_build(
     config: Annotated[Path, typer.Argument(help="Corpus config YAML, e.g. configs/data/small.yaml")],
@@ -126,12 +136,7 @@ def train_tokenizer(
     ] = None,
 ) -> None:
     """Train the dual-codebook audio tokenizer (linguistic CTC + k-means, semantic VQ) on a corpus."""
-    from aqaa.recipes.train_tokenizer import main as run_recipe
-
-    try:
-        run_recipe(config, stage)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+    _run_recipe("train_tokenizer", config, stage)
 
 
 @train_app.command("lm")
@@ -142,12 +147,7 @@ def train_lm(
 ) -> None:
     """Train the speech LM (vocabulary, token cache, packed task-mix training, export). Multi-GPU:
     `accelerate launch -m aqaa.recipes.train_lm CONFIG`."""
-    from aqaa.recipes.train_lm import main as run_recipe
-
-    try:
-        run_recipe(config, stage)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+    _run_recipe("train_lm", config, stage)
 
 
 @train_app.command("vocoder")
@@ -158,12 +158,7 @@ def train_vocoder(
     ] = None,
 ) -> None:
     """Train the vocoder: mel → waveform network, then token → mel flow matching on the tokenizer's codes."""
-    from aqaa.recipes.train_vocoder import main as run_recipe
-
-    try:
-        run_recipe(config, stage)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+    _run_recipe("train_vocoder", config, stage)
 
 
 @app.command("synth")
@@ -226,12 +221,7 @@ def ablate(
     only: Annotated[list[str] | None, typer.Option(help="Run only these variants")] = None,
 ) -> None:
     """Train LM variants at an equal budget and tabulate their figures (resumable: rerun to continue)."""
-    from aqaa.recipes.ablate import main as run_ablation
-
-    try:
-        run_ablation(config, only)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+    _run_recipe("ablate", config, only)
 
 
 DEFAULT_SYSTEM = REPO_ROOT / "models"

@@ -50,32 +50,45 @@ class SpokenDialogueModel(Protocol):
         ...
 
 
-Loader = Callable[[Path, dict[str, Any]], SpokenDialogueModel]
-_LOADERS: dict[str, Loader] = {}
-# Modules that register kinds when imported: imported lazily, so that loading one kind never needs another's
-# dependencies.
+class KindRegistry:
+    """Things saved as a directory whose `config.json` names their `kind`; each kind has a loader, registered by
+    its module when imported (`modules`: kind → module, imported lazily, so that loading one kind never needs
+    another's dependencies)."""
+
+    def __init__(self, what: str, modules: dict[str, str]) -> None:
+        self.what, self.modules = what, modules
+        self.loaders: dict[str, Callable[[Path, dict[str, Any]], Any]] = {}
+
+    def register(self, kind: str, loader: Callable[[Path, dict[str, Any]], Any]) -> None:
+        self.loaders[kind] = loader
+
+    def load(self, directory: str | Path) -> Any:
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{directory}: no config.json here; is this a saved {self.what}?")
+        config = json.loads(config_path.read_text())
+        kind = config.get("kind")
+        if kind not in self.loaders and kind in self.modules:
+            importlib.import_module(self.modules[kind])
+        if kind not in self.loaders:
+            known = sorted(set(self.loaders) | set(self.modules))
+            raise ValueError(f"{config_path}: kind {kind!r} is not a {self.what}; known kinds: {known}")
+        return self.loaders[kind](directory, config)
+
+
 KIND_MODULES = {
     "aqaa.spoken_lm": "aqaa.lm.spoken",
     "aqaa.cascade": "aqaa.eval.cascade",
     "aqaa.reference": "aqaa.eval.reference",
 }
+SYSTEMS = KindRegistry("spoken dialogue system", KIND_MODULES)
 
 
-def register_kind(kind: str, loader: Loader) -> None:
-    _LOADERS[kind] = loader
+def register_kind(kind: str, loader: Callable[[Path, dict[str, Any]], SpokenDialogueModel]) -> None:
+    SYSTEMS.register(kind, loader)
 
 
 def load_spoken_model(directory: str | Path) -> SpokenDialogueModel:
     """Open the system saved in `directory` (its `config.json` names the kind)."""
-    directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{directory}: no config.json here; is this a saved aqaa system?")
-    config = json.loads(config_path.read_text())
-    kind = config.get("kind")
-    if kind not in _LOADERS and kind in KIND_MODULES:
-        importlib.import_module(KIND_MODULES[kind])
-    if kind not in _LOADERS:
-        known = sorted(set(_LOADERS) | set(KIND_MODULES))
-        raise ValueError(f"{config_path}: kind {kind!r} is not a spoken dialogue system; known kinds: {known}")
-    return _LOADERS[kind](directory, config)
+    return SYSTEMS.load(directory)

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from aqaa.audio import decode_audio_bytes, resample
-from aqaa.checkpoint import save_tensors, write_json
+from aqaa.checkpoint import save_ragged
 from aqaa.codec.mel import LogMel, MelConfig
 from aqaa.codec.phones import text_to_phone_ids
 from aqaa.data.corpus import split_files
@@ -110,17 +110,8 @@ def build_cache(corpus_dir: str | Path, split: str, out: str | Path, mel: MelCon
             meta.extend(shard_meta)
     if not meta:
         raise ValueError(f"no usable utterances in split {split!r} of {corpus_dir}")
-    tensors = {}
-    for k in ARRAYS:
-        lengths = np.array([len(a) for a in arrays[k]], dtype=np.int64)
-        tensors[k] = torch.from_numpy(np.concatenate(arrays[k]))
-        tensors[f"{k}_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out.with_suffix(".json"), {"corpus": str(corpus_dir), "split": split, "utterances": meta,
-                                          "hours": sum(m["seconds"] for m in meta) / 3600})
-    save_tensors(out.with_suffix(".safetensors"), tensors)
-    return out.with_suffix(".safetensors")
+    return save_ragged(out, arrays, {"corpus": str(corpus_dir), "split": split, "utterances": meta,
+                                     "hours": sum(m["seconds"] for m in meta) / 3600})
 
 
 class FeatureCache:

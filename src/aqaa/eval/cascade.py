@@ -18,8 +18,6 @@ A cascade system directory holds `config.json`:
 
 from __future__ import annotations
 
-import importlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,7 +29,7 @@ from aqaa import judge
 from aqaa.checkpoint import write_json
 from aqaa.data.speech import Prosody, SynthesisError, synthesize, voice_from_name
 from aqaa.eval.reference import audio_fingerprint
-from aqaa.pipeline import SpokenAnswer, SpokenTurn, register_kind
+from aqaa.pipeline import KindRegistry, SpokenAnswer, SpokenTurn, register_kind
 
 KIND = "aqaa.cascade"
 DEFAULT_VOICE = "flite:awb"  # the corpus's assistant voice
@@ -45,32 +43,18 @@ class TextAnswerer(Protocol):
         ...
 
 
-TextLoader = Callable[[Path, dict[str, Any]], TextAnswerer]
-_TEXT_LOADERS: dict[str, TextLoader] = {}
-# Modules that register text answerer kinds when imported. The LM recipe adds its text-only model here.
+# Modules that register text answerer kinds when imported: the LM recipe's text-only model.
 TEXT_KIND_MODULES: dict[str, str] = {"aqaa.text_lm": "aqaa.lm.text"}
+TEXT_ANSWERERS = KindRegistry("text answerer", TEXT_KIND_MODULES)
 
 
-def register_text_answerer(kind: str, loader: TextLoader) -> None:
-    _TEXT_LOADERS[kind] = loader
+def register_text_answerer(kind: str, loader: Callable[[Path, dict[str, Any]], TextAnswerer]) -> None:
+    TEXT_ANSWERERS.register(kind, loader)
 
 
 def load_text_answerer(directory: str | Path) -> TextAnswerer:
     """Open the text answerer saved in `directory` (its `config.json` names the kind)."""
-    directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{directory}: no config.json here; is this a saved text answerer?")
-    config = json.loads(config_path.read_text())
-    kind = config.get("kind")
-    if kind not in _TEXT_LOADERS and kind in TEXT_KIND_MODULES:
-        importlib.import_module(TEXT_KIND_MODULES[kind])
-    if kind not in _TEXT_LOADERS:
-        known = sorted(set(_TEXT_LOADERS) | set(TEXT_KIND_MODULES))
-        raise ValueError(
-            f"{config_path}: kind {kind!r} is not a text answerer; known kinds: {known or 'none yet'} "
-            "(the text-only LM for the cascade comes with the LM training recipe)")
-    return _TEXT_LOADERS[kind](directory, config)
+    return TEXT_ANSWERERS.load(directory)
 
 
 class CascadeSystem:

@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from aqaa.audio import decode_audio_bytes
-from aqaa.checkpoint import save_tensors, write_json
+from aqaa.checkpoint import save_ragged
 from aqaa.data.corpus import split_files
 
 STREAMS = ("query_linguistic", "query_semantic", "answer_linguistic", "answer_semantic")
@@ -80,18 +80,8 @@ def build_token_cache(corpus_dir: str | Path, split: str, tokenizer_dir: str | P
             meta.extend(shard_meta)
     if not meta:
         raise ValueError(f"split {split!r} of {corpus_dir} has no examples")
-    tensors = {}
-    for k in STREAMS:
-        lengths = np.array([len(a) for a in arrays[k]], dtype=np.int64)
-        tensors[k] = torch.from_numpy(np.concatenate(arrays[k]))
-        tensors[f"{k}_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
-    out = Path(out).with_suffix(".safetensors")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # The sidecar first: a cache counts as written once its .safetensors exists.
-    write_json(out.with_suffix(".json"), {"corpus": str(corpus_dir), "split": split,
-                                          "tokenizer": str(tokenizer_dir), "examples": meta})
-    save_tensors(out, tensors)
-    return out
+    return save_ragged(out, arrays, {"corpus": str(corpus_dir), "split": split, "tokenizer": str(tokenizer_dir),
+                                     "examples": meta})
 
 
 class TokenCache:

@@ -31,10 +31,9 @@ from aqaa.lm.layouts import parse_answer
 from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model, count_parameters, param_groups
 from aqaa.lm.packing import IGNORE, bucket, collate_packed, pack
 from aqaa.lm.tasks import SYSTEM_PROMPTS, TASKS, AudioFormat, SequenceBuilder, TrainingSequence
+from aqaa.recipes.stages import run_stages
 from aqaa.trainer import TrainConfig, train
 from aqaa.vocab import TOKEN_KINDS, Vocabulary, default_styles, train_text_tokenizer
-
-STAGES = ("vocab", "tokens", "train", "export")
 
 
 @dataclass
@@ -321,17 +320,7 @@ RUNNERS = {"vocab": stage_vocab, "tokens": stage_tokens, "train": stage_train, "
 
 
 def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
-    config = load_config(config_path, overrides)
-    torch.set_num_threads(config.threads)
-    unknown = sorted(set(stages or []) - set(STAGES))
-    if unknown:
-        raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
-    for stage in stages or STAGES:
-        if stages is None and stage_done(config, stage):
-            print(f"stage {stage}: already done")
-            continue
-        print(f"stage {stage}")
-        RUNNERS[stage](config)
+    run_stages(load_config(config_path, overrides), RUNNERS, stage_done, stages)
 
 
 if __name__ == "__main__":  # accelerate launch -m aqaa.recipes.train_lm CONFIG [STAGE ...]

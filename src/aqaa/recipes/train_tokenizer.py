@@ -26,10 +26,10 @@ from aqaa.codec.evaluate import alignment_errors, codebook_usage, encode_cache
 from aqaa.codec.kmeans import kmeans
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
 from aqaa.configs import from_dict, load_yaml
+from aqaa.recipes.stages import run_stages
 from aqaa.trainer import TrainConfig, train
 
 ALIGNMENT_VOICES = ("flite:awb", "flite:kal16", "flite:rms", "flite:slt")  # training voices with phone timings
-STAGES = ("cache", "linguistic", "kmeans", "semantic", "assemble")
 
 
 @dataclass
@@ -180,14 +180,4 @@ RUNNERS = {"cache": stage_cache, "linguistic": stage_linguistic, "kmeans": stage
 
 
 def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
-    config = load_config(config_path, overrides)
-    torch.set_num_threads(config.threads)
-    unknown = sorted(set(stages or []) - set(STAGES))
-    if unknown:
-        raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
-    for stage in stages or STAGES:
-        if stages is None and stage_done(config, stage):
-            print(f"stage {stage}: already done")
-            continue
-        print(f"stage {stage}")
-        RUNNERS[stage](config)
+    run_stages(load_config(config_path, overrides), RUNNERS, stage_done, stages)

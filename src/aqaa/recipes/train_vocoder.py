@@ -29,6 +29,7 @@ from aqaa.codec.data import FeatureCache, batches
 from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict, load_yaml, to_dict
+from aqaa.recipes.stages import run_stages
 from aqaa.trainer import TrainConfig, train
 from aqaa.vocoder.data import build_audio_cache, build_codes_cache, crop, flow_batch, segments, silence_level
 from aqaa.vocoder.discriminator import Discriminator, DiscriminatorConfig, adversarial_losses
@@ -38,7 +39,6 @@ from aqaa.vocoder.losses import Mel2WavLossConfig, ReconstructionLoss
 from aqaa.vocoder.mel2wav import Mel2WavConfig, MelToWave
 from aqaa.vocoder.vocoder import Vocoder, VocoderConfig
 
-STAGES = ("cache", "mel2wav", "codes", "flow", "assemble")
 SPLITS = ("train", "validation", "test")
 
 
@@ -236,14 +236,4 @@ RUNNERS = {"cache": stage_cache, "mel2wav": stage_mel2wav, "codes": stage_codes,
 
 
 def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
-    config = load_config(config_path, overrides)
-    torch.set_num_threads(config.threads)
-    unknown = sorted(set(stages or []) - set(STAGES))
-    if unknown:
-        raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
-    for stage in stages or STAGES:
-        if stages is None and stage_done(config, stage):
-            print(f"stage {stage}: already done")
-            continue
-        print(f"stage {stage}")
-        RUNNERS[stage](config)
+    run_stages(load_config(config_path, overrides), RUNNERS, stage_done, stages)

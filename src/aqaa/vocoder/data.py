@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from aqaa.audio import decode_audio_bytes, resample
-from aqaa.checkpoint import save_tensors, write_json
+from aqaa.checkpoint import save_ragged
 from aqaa.codec.data import FeatureCache
 from aqaa.codec.mel import LogMel, MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
@@ -63,18 +63,6 @@ def _process_shard(job: _Job) -> tuple[list[np.ndarray], list[np.ndarray], list[
     return wavs, mels, meta
 
 
-def _write(out: Path, arrays: dict[str, list[np.ndarray]], info: dict[str, Any]) -> Path:
-    tensors = {}
-    for key, items in arrays.items():
-        lengths = np.array([len(a) for a in items], dtype=np.int64)
-        tensors[key] = torch.from_numpy(np.concatenate(items))
-        tensors[f"{key}_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out.with_suffix(".json"), info)
-    save_tensors(out.with_suffix(".safetensors"), tensors)
-    return out.with_suffix(".safetensors")
-
-
 def build_audio_cache(corpus_dir: str | Path, split: str, out: str | Path, mel: MelConfig,
                       sides: tuple[str, ...] = SIDES, max_shards: int | None = None,
                       max_examples_per_shard: int | None = None, workers: int = 2, progress: bool = True) -> Path:
@@ -97,9 +85,9 @@ def build_audio_cache(corpus_dir: str | Path, split: str, out: str | Path, mel: 
             meta += info
     if not meta:
         raise ValueError(f"no utterances in split {split!r} of {corpus_dir}")
-    return _write(Path(out), {"wav": wavs, "mel": mels},
-                  {"corpus": str(corpus_dir), "split": split, "sample_rate": mel.sample_rate, "utterances": meta,
-                   "hours": sum(m["seconds"] for m in meta) / 3600})
+    return save_ragged(Path(out), {"wav": wavs, "mel": mels},
+                       {"corpus": str(corpus_dir), "split": split, "sample_rate": mel.sample_rate, "utterances": meta,
+                        "hours": sum(m["seconds"] for m in meta) / 3600})
 
 
 def wav_of(cache: FeatureCache, i: int) -> torch.Tensor:
@@ -115,8 +103,8 @@ def build_codes_cache(audio: FeatureCache, tokenizer: AudioTokenizer, layout: To
         codes = tokenizer.encode(wav_of(audio, i))
         linguistic.append(codes.linguistic.numpy())
         semantic.append(codes.semantic.numpy())
-    return _write(Path(out), {"linguistic": linguistic, "semantic": semantic},
-                  {"layout": to_dict(layout), "utterances": audio.meta})
+    return save_ragged(Path(out), {"linguistic": linguistic, "semantic": semantic},
+                       {"layout": to_dict(layout), "utterances": audio.meta})
 
 
 def silence_level(mel: MelConfig) -> float:
