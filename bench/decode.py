@@ -78,9 +78,14 @@ def main():
     n = args.tokens
     max_len = args.prompt + n + args.draft + 2
 
+    # Unconstrained greedy for exactly n tokens: without an end id HF would stop (or, with min_new_tokens, mask the
+    # end id out of its argmax) where a trained model wants to end, and its tokens would differ from a plain argmax.
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+
     def hf():
         with torch.inference_mode():
-            out = model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+            out = model.generate(prompt, max_new_tokens=n, do_sample=False)
         return out[0, args.prompt:].tolist()
 
     fast = {w: FastLlama(model, max_len, weights=w) for w in ("fp32", "int8", "bf16")}
