@@ -64,7 +64,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.model:
-        model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32).eval()
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
         source = args.model
     else:
         config = LlamaConfig(vocab_size=args.vocab, hidden_size=args.hidden, intermediate_size=args.ffn,

@@ -62,7 +62,7 @@ def load_backbone(directory: str | Path, vocab: Vocabulary) -> PreTrainedModel:
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"backbone {directory}: no config.json here (a Hugging Face model directory is "
                                 "needed; nothing is downloaded)")
-    model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True, dtype=torch.float32)
     old = model.get_input_embeddings().weight.shape[0]
     if old > vocab.text_size:
         # The checkpoint's rows beyond the tokenizer's own ids (padding to a multiple) would collide with ours.

@@ -44,6 +44,9 @@ class SpokenLMConfig:
     vocoder_steps: int | None = None  # None: the vocoder's own default
     vocoder_guidance: float | None = None
     max_len: int = 4096  # context the generator allocates (history + question + answer)
+    # Batch-1 decoding of a small model gains little from a second thread, and on a shared machine loses up to
+    # 10x (measured: 16-20 s per benchmark answer with 2 threads beside another job, 1.7 s with 1). None: torch's.
+    threads: int | None = 1
 
 
 @dataclass
@@ -87,6 +90,8 @@ class SpokenLM:
         cfg = from_dict(SpokenLMConfig, config, str(directory / "config.json"))
         if cfg.kind != KIND:
             raise ValueError(f"{directory} holds a {cfg.kind!r} system, not {KIND!r}")
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
         parts = {name: directory / getattr(cfg, name) for name in ("tokenizer", "lm", "vocoder")}
         for name, path in parts.items():
             if not (path / "config.json").is_file():
@@ -94,7 +99,7 @@ class SpokenLM:
         lm_meta = json.loads((parts["lm"] / LM_CONFIG_FILE).read_text())
         tokenizer = AudioTokenizer.from_pretrained(parts["tokenizer"], streams=lm_meta["streams"])
         model = AutoModelForCausalLM.from_pretrained(str(parts["lm"]), local_files_only=True,
-                                                     torch_dtype=torch.float32)
+                                                     dtype=torch.float32)
         return cls(tokenizer, model, Vocabulary.load(parts["lm"]), lm_meta["layout"],
                    Vocoder.from_pretrained(parts["vocoder"]), cfg)
 

@@ -57,7 +57,7 @@ class TextLM:
         if not (lm / LM_CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{directory}: no exported LM at {lm} (train one with configs/lm/text.yaml)")
         hf_logging.disable_progress_bar()
-        model = AutoModelForCausalLM.from_pretrained(str(lm), local_files_only=True, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(lm), local_files_only=True, dtype=torch.float32)
         return cls(model.eval(), Vocabulary.load(lm))
 
 
