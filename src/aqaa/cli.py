@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -28,7 +28,7 @@ DEFAULT_VOCODER = Path(__file__).resolve().parents[2] / "models" / "vocoder"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
 
@@ -225,6 +225,21 @@ def ablate(
 
 
 DEFAULT_SYSTEM = REPO_ROOT / "models"
+QUESTION_RATE = 16000
+
+
+def _respond_to(model: Path, question: Path, **kwargs: Any) -> tuple[Any, Any]:
+    """Load the system in `model` and answer the recording `question`: (the question's samples, the answer).
+    A missing system, unreadable audio or an answer the system refuses is a clear error."""
+    from aqaa.audio import load_audio
+    from aqaa.pipeline import load_spoken_model
+
+    try:
+        system = load_spoken_model(model)
+        wav = load_audio(question, QUESTION_RATE, normalize=False)  # the level is kept: the codes carry it
+        return wav, system.respond(wav, QUESTION_RATE, **kwargs)
+    except (FileNotFoundError, ValueError) as err:  # AudioError is a ValueError
+        _fail(str(err))
 
 
 @app.command("answer")
@@ -237,17 +252,10 @@ def answer(
     as_json: Annotated[bool, typer.Option("--json", help="Print text, timings and details as JSON")] = False,
 ) -> None:
     """Answer a spoken question with a spoken answer: writes the wav and prints what was said."""
-    from aqaa.audio import AudioError, load_audio, save_audio
-    from aqaa.pipeline import load_spoken_model
+    from aqaa.audio import save_audio
 
-    try:
-        system = load_spoken_model(model)
-        sr = 16000
-        wav = load_audio(question, sr, normalize=False)  # the level is kept: the codes carry it
-        kwargs = {"seed": seed} if seed is not None else {}
-        result = system.respond(wav, sr, system=system_prompt, **kwargs)
-    except (AudioError, FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+    kwargs = {"seed": seed} if seed is not None else {}
+    _, result = _respond_to(model, question, system=system_prompt, **kwargs)
     save_audio(out, result.audio, result.sample_rate)
     if as_json:
         extra = {k: v for k, v in result.extra.items() if k != "answer_ids"}
@@ -377,8 +385,7 @@ def demo(
         REPO_ROOT / "configs" / "data" / "demo.yaml",
 ) -> None:
     """Answer a bundled spoken question with the shipped model, writing OUT/answer.wav and printing its text."""
-    from aqaa.audio import load_audio, save_audio
-    from aqaa.pipeline import load_spoken_model
+    from aqaa.audio import save_audio
 
     if not (model / "config.json").is_file():
         from aqaa.data.build import build_corpus
@@ -392,13 +399,8 @@ def demo(
         build_corpus(cfg, corpus_dir, progress=sys.stderr.isatty())
         data_play(corpus_dir, example_id=None, split="test", index=0, out=out)
         return
-    try:
-        system = load_spoken_model(model)
-        wav = load_audio(question, 16000, normalize=False)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
-    result = system.respond(wav, 16000)
-    save_audio(out / "question.wav", wav, 16000)
+    wav, result = _respond_to(model, question)
+    save_audio(out / "question.wav", wav, QUESTION_RATE)
     save_audio(out / "answer.wav", result.audio, result.sample_rate)
     text = question.with_suffix(".txt")
     typer.echo(f"question  {text.read_text().strip()!r}" if text.is_file() else f"question  {question}")
