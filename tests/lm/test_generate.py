@@ -55,6 +55,20 @@ def test_incremental_logits_equal_a_full_forward():
         fast.forward(ids)
 
 
+def test_decode_steps_compute_hf_cached_logits_bit_for_bit():
+    """Every op of a decode step is HF Llama's own arithmetic (fused products over transposed views, fused
+    RMSNorm, RoPE by roll with a signed sine table), so the logits are equal, not merely close."""
+    model = tiny_llama(500, kv_heads=2)
+    ids = torch.randint(0, 500, (30,), generator=torch.Generator().manual_seed(3))
+    fast = FastLlama(model, 64)
+    with torch.inference_mode():
+        out = model(ids[None, :20], use_cache=True)
+        fast.forward(ids[:20])
+        for t in range(20, 30):
+            out = model(ids[None, t:t + 1], cache=out.past_key_values, use_cache=True)
+            assert torch.equal(fast.forward(ids[t:t + 1]), out.logits[0, -1])
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_sampled_answers_are_always_well_formed(vocab, layout):
     model = tiny_llama(vocab.size)

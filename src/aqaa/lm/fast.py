@@ -1,10 +1,12 @@
 """Incremental decoding over a Hugging Face Llama's weights, with as little per-token work as possible.
 
-On a CPU a small model's decode step is bound by reading its weights (memory bandwidth), so the step is kept
-to the weight products and a few small ops: q/k/v and gate/up fused into one product each, a preallocated KV
-cache written in place (no `torch.cat`), RoPE tables computed once, no masks during decoding, no dtype casts.
-The arithmetic follows `transformers`' Llama (RMSNorm in float32, rotate-half RoPE, SDPA attention), so greedy
-decoding gives HF `generate`'s tokens (checked by the tests and `bench/decode.py`).
+On a CPU a small model's decode step is bound by reading its weights (memory bandwidth), and each small op costs
+a fixed few microseconds, so the step is kept to the weight products and as few other ops as possible: q/k/v and
+gate/up fused into one `mm` each over pre-transposed views, the fused `rms_norm`, RoPE on q and k together in
+three ops from tables computed once, a preallocated KV cache written in place (no `torch.cat`), no masks during
+decoding, no dtype casts (about 20 ops a layer). Every op computes what `transformers`' Llama computes, bit for bit
+(float32 RMSNorm, rotate-half RoPE, SDPA attention), so greedy decoding gives HF `generate`'s tokens (checked by
+the tests and `bench/decode.py`).
 
 Past that floor, fewer bytes per token: `weights="int8"` stores every weight matrix as int8 with one scale per
 output row (dynamic int8 products: a quarter of the bytes), `weights="bf16"` as bfloat16 (half). Both change the
@@ -31,31 +33,41 @@ class _Int8Linear:
         scale = (w.abs().amax(1) / 127).clamp(min=1e-12)
         q = torch.quantize_per_channel(w, scale.double(), torch.zeros(len(w), dtype=torch.long), 0, torch.qint8)
         self.packed = torch.ops.quantized.linear_prepack(q, None)
-        self.shape = weight.shape
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x.reshape(-1, x.shape[-1]), self.packed).reshape(
-            *x.shape[:-1], self.shape[0])
+        return torch.ops.quantized.linear_dynamic(x, self.packed)
 
 
-def _linear_of(weight: torch.Tensor, fmt: str) -> object:
-    if fmt == "fp32":
-        w = weight.detach()
-        return lambda x: F.linear(x, w)
-    if fmt == "bf16":
-        w = weight.detach().to(torch.bfloat16)
-        return lambda x: F.linear(x.to(torch.bfloat16), w).float()
-    return _Int8Linear(weight)
+class _Fp32Linear:
+    """y = x Wᵀ as one `mm` over a pre-made transposed view: what `F.linear` computes, bit for bit, without its
+    dispatch and per-call transpose."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        self.weight_t = weight.detach().t()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.mm(x, self.weight_t)
+
+
+class _Bf16Linear:
+    def __init__(self, weight: torch.Tensor) -> None:
+        self.weight = weight.detach().to(torch.bfloat16)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.to(torch.bfloat16), self.weight).float()
+
+
+_LINEARS = {"fp32": _Fp32Linear, "bf16": _Bf16Linear, "int8": _Int8Linear}
 
 
 @dataclass
 class _Layer:
     norm1: torch.Tensor
-    qkv: torch.Tensor  # [(H + 2 * H_kv) * D, d_model]
-    out: torch.Tensor
+    qkv: object  # x [T, d] → [T, (H + 2 H_kv) D]
+    out: object
     norm2: torch.Tensor
-    gate_up: torch.Tensor  # [2 * d_ff, d_model]
-    down: torch.Tensor
+    gate_up: object  # x [T, d] → [T, 2 d_ff]
+    down: object
 
 
 class FastLlama:
@@ -73,52 +85,48 @@ class FastLlama:
         if getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False) or cfg.hidden_act != "silu":
             raise ValueError("FastLlama supports bias-free Llama layers with SiLU MLPs")
         inner = model.model
+        if inner.embed_tokens.weight.dtype != torch.float32:
+            raise ValueError("FastLlama reads a float32 model (load it with dtype=torch.float32)")
         self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
+        self.hidden = cfg.hidden_size
         self.eps = cfg.rms_norm_eps
         self.max_len = max_len
+        self.weights = weights
+        linear = _LINEARS[weights]
         self.embed = inner.embed_tokens.weight.detach()
         self.final_norm = inner.norm.weight.detach()
-        self.lm_head = model.lm_head.weight.detach()
+        self.head = linear(model.lm_head.weight)
         self.layers = []
         for layer in inner.layers[:layers]:
             a, m = layer.self_attn, layer.mlp
             self.layers.append(_Layer(
                 layer.input_layernorm.weight.detach(),
-                torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).detach(),
-                a.o_proj.weight.detach(), layer.post_attention_layernorm.weight.detach(),
-                torch.cat([m.gate_proj.weight, m.up_proj.weight]).detach(), m.down_proj.weight.detach()))
+                linear(torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight])), linear(a.o_proj.weight),
+                layer.post_attention_layernorm.weight.detach(),
+                linear(torch.cat([m.gate_proj.weight, m.up_proj.weight])), linear(m.down_proj.weight)))
+        self.d_ff = inner.layers[0].mlp.down_proj.weight.shape[1]
         inv_freq = inner.rotary_emb.inv_freq.detach()
         scale = getattr(inner.rotary_emb, "attention_scaling", 1.0)
         freqs = torch.arange(max_len).float()[:, None] * inv_freq.float()
         emb = torch.cat([freqs, freqs], dim=-1)
-        self.cos, self.sin = emb.cos() * scale, emb.sin() * scale  # [max_len, D]
+        half = self.head_dim // 2
+        # RoPE as x·cos + roll(x)·sin± with sin± = sin with its first half negated: HF's x·cos +
+        # rotate_half(x)·sin bit for bit (negation is exact), in three ops instead of six. [max_len, 1, D]
+        self.cos = (emb.cos() * scale)[:, None]
+        sin = emb.sin() * scale
+        self.sin_signed = torch.cat([-sin[:, :half], sin[:, half:]], dim=-1)[:, None]
+        self.half = half
         self.scaling = self.head_dim ** -0.5
         self.q_size, self.kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
-        self.d_ff = self.layers[0].down.shape[1]
-        shape = (len(self.layers), 1, self.kv_heads, max_len, self.head_dim)
-        self.k_cache = torch.zeros(shape, dtype=self.embed.dtype)
-        self.v_cache = torch.zeros(shape, dtype=self.embed.dtype)
+        self.qk_heads = self.heads + self.kv_heads
+        shape = (len(self.layers), self.kv_heads, max_len, self.head_dim)
+        self.k_cache = torch.zeros(shape)
+        self.v_cache = torch.zeros(shape)
         self.length = 0
-        self.weights = weights
-        # The products, in the chosen format (fp32 keeps plain F.linear over the tensors above).
-        self._qkv = [_linear_of(layer.qkv, weights) for layer in self.layers]
-        self._out = [_linear_of(layer.out, weights) for layer in self.layers]
-        self._gate_up = [_linear_of(layer.gate_up, weights) for layer in self.layers]
-        self._down = [_linear_of(layer.down, weights) for layer in self.layers]
-        self._head = _linear_of(self.lm_head, weights)
 
     def reset(self) -> None:
         self.length = 0
-
-    def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
-
-    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        half = x.shape[-1] // 2
-        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-        return x * cos + rotated * sin
 
     def truncate(self, length: int) -> None:
         """Forget everything after the first `length` tokens (a rejected speculative draft)."""
@@ -134,41 +142,36 @@ class FastLlama:
         start, end = self.length, self.length + t
         if end > self.max_len:
             raise ValueError(f"sequence of {end} tokens exceeds max_len={self.max_len}")
-        x = self.embed[ids][None]  # [1, T, d]
-        cos, sin = self.cos[start:end], self.sin[start:end]  # [T, D]
-        causal = t > 1
+        shape = (self.hidden,)
+        x = self.embed[ids]  # [T, d]
+        cos, sin = self.cos[start:end], self.sin_signed[start:end]  # [T, 1, D]
+        mask = torch.ones(t, end, dtype=torch.bool).tril(start) if t > 1 else None
+        gqa = self.kv_heads != self.heads
         for i, layer in enumerate(self.layers):
-            h = self._norm(x, layer.norm1)
-            qkv = self._qkv[i](h)  # [1, T, (H + 2 H_kv) D]
-            q = qkv[..., : self.q_size].view(1, t, self.heads, self.head_dim).transpose(1, 2)
-            k = qkv[..., self.q_size: self.q_size + self.kv_size].view(1, t, self.kv_heads, self.head_dim)
-            v = qkv[..., self.q_size + self.kv_size:].view(1, t, self.kv_heads, self.head_dim)
-            q = self._rope(q, cos, sin)
-            self.k_cache[i, :, :, start:end] = self._rope(k.transpose(1, 2), cos, sin)
-            self.v_cache[i, :, :, start:end] = v.transpose(1, 2)
-            keys, values = self.k_cache[i, :, :, :end], self.v_cache[i, :, :, :end]
-            if causal and start:
-                mask = torch.ones(t, end, dtype=torch.bool).tril(start)
-                attn = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=self.scaling,
-                                                      enable_gqa=self.kv_heads != self.heads)
-            else:
-                attn = F.scaled_dot_product_attention(q, keys, values, is_causal=causal, scale=self.scaling,
-                                                      enable_gqa=self.kv_heads != self.heads)
-            x = x + self._out[i](attn.transpose(1, 2).reshape(1, t, self.q_size))
-            gate, up = self._gate_up[i](self._norm(x, layer.norm2)).split(self.d_ff, dim=-1)
-            x = x + self._down[i](F.silu(gate) * up)
+            qkv = layer.qkv(F.rms_norm(x, shape, layer.norm1, self.eps))  # [T, (H + 2 H_kv) D]
+            qk = qkv[:, : self.q_size + self.kv_size].view(t, self.qk_heads, self.head_dim)
+            qk = qk * cos + torch.roll(qk, self.half, -1) * sin  # RoPE on q and k at once [T, H + H_kv, D]
+            keys, values = self.k_cache[i], self.v_cache[i]  # [H_kv, max_len, D]
+            keys[:, start:end] = qk[:, self.heads:].transpose(0, 1)
+            values[:, start:end] = qkv[:, self.q_size + self.kv_size:].view(t, self.kv_heads, -1).transpose(0, 1)
+            q = qk[:, : self.heads].transpose(0, 1)[None]  # [1, H, T, D]
+            attn = F.scaled_dot_product_attention(q, keys[None, :, :end], values[None, :, :end], attn_mask=mask,
+                                                  scale=self.scaling, enable_gqa=gqa)  # [1, H, T, D]
+            x = x + layer.out(attn[0].transpose(0, 1).reshape(t, self.q_size))
+            gate_up = layer.gate_up(F.rms_norm(x, shape, layer.norm2, self.eps))  # [T, 2 d_ff]
+            x = x + layer.down(F.silu(gate_up[:, : self.d_ff]) * gate_up[:, self.d_ff:])
         self.length = end
         if all_logits:
-            return self._head(self._norm(x[0], self.final_norm))
-        return self._head(self._norm(x[:, -1], self.final_norm))[0]
+            return self.head(F.rms_norm(x, shape, self.final_norm, self.eps))
+        return self.head(F.rms_norm(x[-1:], shape, self.final_norm, self.eps))[0]
 
     def weight_floor_step(self, x: torch.Tensor) -> torch.Tensor:
-        """Only the per-token weight products of one step (no attention, norms or cache): the speed floor."""
-        for i in range(len(self.layers)):
-            qkv = self._qkv[i](x)
-            x = x + self._out[i](qkv[..., : self.q_size])
-            x = x + self._down[i](self._gate_up[i](x)[..., : self.d_ff])
-        return self._head(x)
+        """Only the per-token weight products of one step (no attention, norms or cache): the speed floor.
+        x: [1, d] → [1, vocab]."""
+        for layer in self.layers:
+            x = x + layer.out(layer.qkv(x)[:, : self.q_size])
+            x = x + layer.down(layer.gate_up(x)[:, : self.d_ff])
+        return self.head(x)
 
 
 def speculative_greedy(target: FastLlama, draft: FastLlama, prompt: torch.Tensor, n_tokens: int,
