@@ -7,7 +7,7 @@ The config names a base LM recipe, a folder for the runs, and the variants (each
 base recipe's keys). Every variant trains with `aqaa train lm`'s recipe (resumable: rerunning the ablation
 continues where it stopped and skips finished variants), then its last validation figures are collected. With a
 `benchmark`, each variant is also assembled into a spoken system (the given tokenizer and vocoder around its LM)
-and run through the spoken benchmark, adding Chat, Relevance and Factuality.
+and run through the spoken benchmark, adding Chat, Relevance, Factuality and text–speech consistency.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Any
 
 from aqaa.checkpoint import write_json
 from aqaa.configs import from_dict, load_yaml
+
+# The paper's Table 1 columns, then how closely the answer's speech says its own text (a layout's main risk).
+BENCHMARK_COLUMNS = ("chat", "relevance", "factuality", "text_speech_consistency")
 
 
 @dataclass
@@ -74,7 +77,7 @@ def benchmark_variant(config: AblationConfig, root: Path) -> dict[str, Any]:
     save_system(system, SpokenLMConfig(name=root.name, tokenizer=str(Path(lm.tokenizer).resolve()),
                                        lm=str((root / "model").resolve()), vocoder=str(Path(config.vocoder).resolve())))
     report = run_benchmark(system, config.benchmark, root / "eval")
-    return {k: report["overall"][k] for k in ("chat", "relevance", "factuality")}
+    return {k: report["overall"][k] for k in BENCHMARK_COLUMNS}
 
 
 def main(config_path: str | Path, only: list[str] | None = None) -> list[dict[str, Any]]:
@@ -88,7 +91,7 @@ def main(config_path: str | Path, only: list[str] | None = None) -> list[dict[st
         print(f"variant {name}: {config.variants[name]}")
         results.append(run_variant(config, name))
         write_json(Path(config.run_root) / "results.json", {"config": str(config_path), "results": results})
-    table = markdown_table(results, config.metrics + (["chat", "relevance", "factuality"] if config.benchmark else []))
+    table = markdown_table(results, config.metrics + (list(BENCHMARK_COLUMNS) if config.benchmark else []))
     (Path(config.run_root) / "results.md").write_text(table + "\n")
     print(table)
     return results
