@@ -17,12 +17,14 @@ exactly plain greedy decoding's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
+Product = Callable[[torch.Tensor], torch.Tensor]  # x [T, d_in] → x Wᵀ [T, d_out] in one of the weight formats
 
 
 class _Int8Linear:
@@ -50,6 +52,8 @@ class _Fp32Linear:
 
 
 class _Bf16Linear:
+    """y = x Wᵀ with W stored as bfloat16 (half the bytes); x is rounded to bfloat16, y comes back float32."""
+
     def __init__(self, weight: torch.Tensor) -> None:
         self.weight = weight.detach().to(torch.bfloat16)
 
@@ -63,11 +67,11 @@ _LINEARS = {"fp32": _Fp32Linear, "bf16": _Bf16Linear, "int8": _Int8Linear}
 @dataclass
 class _Layer:
     norm1: torch.Tensor
-    qkv: object  # x [T, d] → [T, (H + 2 H_kv) D]
-    out: object
+    qkv: Product  # x [T, d] → [T, (H + 2 H_kv) D]
+    out: Product
     norm2: torch.Tensor
-    gate_up: object  # x [T, d] → [T, 2 d_ff]
-    down: object
+    gate_up: Product  # x [T, d] → [T, 2 d_ff]
+    down: Product
     keys: torch.Tensor  # this layer's KV cache [1, H_kv, max_len, D], views into FastLlama's
     values: torch.Tensor
 
