@@ -151,50 +151,27 @@ class FastLlama:
         start, end = self.length, self.length + t
         if end > self.max_len:
             raise ValueError(f"sequence of {end} tokens exceeds max_len={self.max_len}")
-        if t == 1 and not all_logits:
-            return self._step(ids)
-        shape = (self.hidden,)
+        shape, heads, qk_heads = (self.hidden,), self.heads, self.qk_heads
         x = self.embed[ids]  # [T, d]
         cos, sin = self.cos[start:end], self.sin_signed[start:end]  # [T, 1, D]
-        mask = torch.ones(t, end, dtype=torch.bool).tril(start) if t > 1 else None
+        mask = torch.ones(t, end, dtype=torch.bool).tril(start) if t > 1 else None  # decoding needs none
+        # Cache writes and reads by narrow/copy_ and views only: each indexing op costs microseconds per layer.
         for layer in self.layers:
-            qkv = layer.qkv(F.rms_norm(x, shape, layer.norm1, self.eps))  # [T, (H + 2 H_kv) D]
-            qk = qkv[:, : self.q_size + self.kv_size].view(t, self.qk_heads, self.head_dim)
-            qk = qk * cos + torch.roll(qk, self.half, -1) * sin  # RoPE on q and k at once [T, H + H_kv, D]
-            layer.keys[0, :, start:end] = qk[:, self.heads:].transpose(0, 1)
-            layer.values[0, :, start:end] = qkv[:, self.q_size + self.kv_size:].view(t, self.kv_heads, -1).transpose(0, 1)
-            q = qk[:, : self.heads].transpose(0, 1)[None]  # [1, H, T, D]
-            attn = F.scaled_dot_product_attention(q, layer.keys[:, :, :end], layer.values[:, :, :end],
-                                                  attn_mask=mask, scale=self.scaling, enable_gqa=self.gqa)
-            x = x + layer.out(attn[0].transpose(0, 1).reshape(t, self.q_size))  # attn [1, H, T, D]
+            qkv = layer.qkv(F.rms_norm(x, shape, layer.norm1, self.eps)).view(t, -1, self.head_dim)
+            qk = qkv[:, :qk_heads]  # [T, H + H_kv, D]
+            qk = qk * cos + torch.roll(qk, self.half, -1) * sin  # RoPE on q and k at once
+            layer.keys.narrow(2, start, t).copy_(qk[:, heads:].transpose(0, 1))
+            layer.values.narrow(2, start, t).copy_(qkv[:, qk_heads:].transpose(0, 1))
+            attn = F.scaled_dot_product_attention(qk[:, :heads].transpose(0, 1)[None], layer.keys.narrow(2, 0, end),
+                                                  layer.values.narrow(2, 0, end), attn_mask=mask, scale=self.scaling,
+                                                  enable_gqa=self.gqa)  # [1, H, T, D]
+            x = x + layer.out(attn[0].transpose(0, 1).reshape(t, self.q_size))
             gate_up = layer.gate_up(F.rms_norm(x, shape, layer.norm2, self.eps))  # [T, 2 d_ff]
             x = x + layer.down(F.silu(gate_up[:, : self.d_ff]) * gate_up[:, self.d_ff:])
         self.length = end
         if all_logits:
             return self.head(F.rms_norm(x, shape, self.final_norm, self.eps))
         return self.head(F.rms_norm(x[-1:], shape, self.final_norm, self.eps))[0]
-
-    def _step(self, ids: torch.Tensor) -> torch.Tensor:
-        """`forward` of one token: the same arithmetic with fewer indexing ops (each costs microseconds)."""
-        position = self.length
-        end = position + 1
-        shape, heads, qk_heads = (self.hidden,), self.heads, self.qk_heads
-        x = self.embed[ids]  # [1, d]
-        cos, sin = self.cos[position], self.sin_signed[position]  # [1, D]
-        for layer in self.layers:
-            qkv = layer.qkv(F.rms_norm(x, shape, layer.norm1, self.eps)).view(-1, self.head_dim)  # [H + 2 H_kv, D]
-            qk = qkv[:qk_heads]
-            qk = qk * cos + torch.roll(qk, self.half, -1) * sin
-            layer.keys.select(2, position).copy_(qk[heads:])
-            layer.values.select(2, position).copy_(qkv[qk_heads:])
-            attn = F.scaled_dot_product_attention(qk[None, :heads, None], layer.keys.narrow(2, 0, end),
-                                                  layer.values.narrow(2, 0, end), scale=self.scaling,
-                                                  enable_gqa=self.gqa)  # [1, H, 1, D]
-            x = x + layer.out(attn.view(1, self.q_size))
-            gate_up = layer.gate_up(F.rms_norm(x, shape, layer.norm2, self.eps))
-            x = x + layer.down(F.silu(gate_up[:, : self.d_ff]) * gate_up[:, self.d_ff:])
-        self.length = end
-        return self.head(F.rms_norm(x, shape, self.final_norm, self.eps))[0]
 
     def weight_floor_step(self, x: torch.Tensor) -> torch.Tensor:
         """Only the per-token weight products of one step (no attention, norms or cache): the speed floor.
