@@ -3,16 +3,18 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := flite espeak-ng sox libsox-fmt-all ffmpeg libsndfile1
+APT_PACKAGES := flite espeak-ng sox libsox-fmt-all ffmpeg libsndfile1 g++ python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system venv demo test lint format corpus-small corpus-full clean
 
 setup: system venv
 
-# Debian packages: the synthesisers that make the corpus, sox, and ffmpeg for compressed audio input.
+# Debian packages: the synthesisers that make the corpus, sox, ffmpeg for compressed audio input, and a C++
+# compiler with Python's headers for the LM's compiled decode step.
 system:
-	@missing=""; for b in flite t2p espeak-ng sox ffmpeg; do command -v $$b >/dev/null || missing=1; done; \
+	@missing=""; for b in flite t2p espeak-ng sox ffmpeg g++; do command -v $$b >/dev/null || missing=1; done; \
+	[ -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

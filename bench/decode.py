@@ -3,11 +3,13 @@
 - HF `generate` (the baseline);
 - a floor loop that does only the per-token weight matrix-vector products (on a CPU a small model's decoding is
   bound by reading its weights, so no correct fp32 decoder can beat it by much);
-- aqaa's decoder (`FastLlama`), fp32: must give HF's tokens;
+- aqaa's decoder (`FastLlama`), fp32, with its C++ step (the default) and with its all-Python step: both must
+  give HF's tokens;
 - the same with int8 and bf16 weights: fewer bytes per token, slightly different logits, so their agreement with
   fp32 is measured (teacher-forced: the share of positions where they pick fp32's token);
 - speculative greedy decoding: a draft (the model's first `--draft-layers` layers, or all of them in int8 when
-  0) proposes `--draft` tokens, the fp32 model checks them in one pass; its tokens must equal fp32 greedy's.
+  0) proposes `--draft` tokens, the fp32 model checks them in one pass; its tokens must equal fp32 greedy's
+  (through the Python path, where verification runs).
 Batch 1, unconstrained greedy. Model: `--model DIR` (an exported LM, e.g. models/lm) or a randomly initialised
 Llama of the given size (speed does not depend on the values; speculative acceptance does).
 Usage: python bench/decode.py [--model models/lm] [--layers 6 --hidden 256 --ffn 768 --heads 4 --vocab 7300]
@@ -89,6 +91,7 @@ def main():
         return out[0, args.prompt:].tolist()
 
     fast = {w: FastLlama(model, max_len, weights=w) for w in ("fp32", "int8", "bf16")}
+    fast["python"] = FastLlama(model, max_len, kernel="python")
     target = FastLlama(model, max_len)
     draft = (FastLlama(model, max_len, layers=args.draft_layers) if args.draft_layers
              else FastLlama(model, max_len, weights="int8"))
@@ -113,13 +116,16 @@ def main():
             results[name], t = timed(fn)
             best[name] = min(best[name], t)
     fp32_tokens = results["fp32"]
+    if fast["fp32"].kernel != "cpp":
+        print("warning: the C++ decode step did not build; aqaa_tok_s is the Python step's")
     spec_tokens, spec_stats = results["speculative"]
     weight_mb = params * 4 / 1e6
     print(f"model: {source}, Llama {params / 1e6:.2f} M parameters fp32 ({weight_mb:.0f} MB), "
           f"{model.config.num_hidden_layers} layers, d={model.config.hidden_size}, vocab {vocab}; prompt "
           f"{args.prompt}, {n} greedy tokens, {args.threads} threads")
     print(f"identical_tokens_hf_vs_aqaa: {results['hf'] == fp32_tokens}")
-    print(f"identical_tokens_speculative: {spec_tokens == fp32_tokens}")
+    print(f"identical_tokens_hf_vs_aqaa_python: {results['hf'] == results['python']}")
+    print(f"identical_tokens_speculative: {spec_tokens == results['python']}")
     for w in ("int8", "bf16"):
         print(f"{w}_agreement_teacher_forced: "
               f"{teacher_forced_agreement(fast[w], fast['fp32'], prompt[0], fp32_tokens):.4f}")
@@ -129,6 +135,7 @@ def main():
     print(f"floor_weight_read_gb_s: {weight_mb * rates['floor'] / 1000:.1f}")
     print(f"hf_generate_tok_s: {rates['hf']:.0f}")
     print(f"floor_tok_s: {rates['floor']:.0f}")
+    print(f"aqaa_python_tok_s: {rates['python']:.0f}")
     print(f"aqaa_tok_s: {rates['fp32']:.0f}")
     print(f"int8_tok_s: {rates['int8']:.0f}")
     print(f"bf16_tok_s: {rates['bf16']:.0f}")

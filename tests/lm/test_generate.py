@@ -24,13 +24,15 @@ def tiny_llama(vocab_size, seed=0, kv_heads=2):
     return LlamaForCausalLM(config).eval()
 
 
+@pytest.mark.parametrize("kernel", ["cpp", "python"])
 @pytest.mark.parametrize("kv_heads", [4, 2])
-def test_greedy_tokens_equal_hf_generate(kv_heads):
+def test_greedy_tokens_equal_hf_generate(kv_heads, kernel):
     model = tiny_llama(500, kv_heads=kv_heads)
     prompt = torch.randint(0, 500, (1, 12), generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         hf = model.generate(prompt, max_new_tokens=60, min_new_tokens=60, do_sample=False)[0, 12:].tolist()
-    fast = FastLlama(model, 128)
+    fast = FastLlama(model, 128, kernel=kernel)
+    assert fast.kernel == kernel
     logits, ours = fast.forward(prompt[0]), []
     for _ in range(60):
         ours.append(int(logits.argmax()))
@@ -38,12 +40,13 @@ def test_greedy_tokens_equal_hf_generate(kv_heads):
     assert ours == hf
 
 
-def test_incremental_logits_equal_a_full_forward():
+@pytest.mark.parametrize("kernel", ["cpp", "python"])
+def test_incremental_logits_equal_a_full_forward(kernel):
     model = tiny_llama(500)
     ids = torch.randint(0, 500, (40,), generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
         full = model(ids[None]).logits[0]
-    fast = FastLlama(model, 64)
+    fast = FastLlama(model, 64, kernel=kernel)
     torch.testing.assert_close(fast.forward(ids[:25]), full[24], rtol=1e-4, atol=1e-5)
     for t in range(25, 40):  # one by one, then a chunk after a reset
         step = fast.forward(ids[t:t + 1])
@@ -55,18 +58,46 @@ def test_incremental_logits_equal_a_full_forward():
         fast.forward(ids)
 
 
-def test_decode_steps_compute_hf_cached_logits_bit_for_bit():
-    """Every op of a decode step is HF Llama's own arithmetic (fused products over transposed views, fused
+def test_python_decode_steps_compute_hf_cached_logits_bit_for_bit():
+    """Every op of a Python decode step is HF Llama's own arithmetic (fused products over transposed views, fused
     RMSNorm, RoPE by roll with a signed sine table), so the logits are equal, not merely close."""
     model = tiny_llama(500, kv_heads=2)
     ids = torch.randint(0, 500, (30,), generator=torch.Generator().manual_seed(3))
-    fast = FastLlama(model, 64)
+    fast = FastLlama(model, 64, kernel="python")
     with torch.inference_mode():
         out = model(ids[None, :20], use_cache=True)
         fast.forward(ids[:20])
         for t in range(20, 30):
             out = model(ids[None, t:t + 1], cache=out.past_key_values, use_cache=True)
             assert torch.equal(fast.forward(ids[t:t + 1]), out.logits[0, -1])
+
+
+def test_cpp_decode_steps_match_hf_cached_logits_to_rounding():
+    """The C++ step sums in another order than ATen: equal to float rounding, and it reuses the cache the
+    Python prompt pass wrote (and a step's own writes, across a truncation)."""
+    model = tiny_llama(500, kv_heads=2)
+    ids = torch.randint(0, 500, (30,), generator=torch.Generator().manual_seed(3))
+    fast = FastLlama(model, 64, kernel="cpp")
+    with torch.inference_mode():
+        out = model(ids[None, :20], use_cache=True)
+        fast.forward(ids[:20])
+        for t in range(20, 30):
+            out = model(ids[None, t:t + 1], cache=out.past_key_values, use_cache=True)
+            step = fast.forward(ids[t:t + 1])
+            torch.testing.assert_close(step, out.logits[0, -1], rtol=0, atol=1e-5)
+            assert not torch.equal(step, torch.zeros_like(step))
+        fast.truncate(25)
+        torch.testing.assert_close(fast.forward(ids[25:26]), model(ids[None, :26]).logits[0, -1], rtol=0,
+                                   atol=1e-5)
+
+
+def test_kernel_choice_is_checked():
+    model = tiny_llama(500)
+    assert FastLlama(model, 64, weights="int8").kernel == "python"  # "auto": the C++ step is fp32 only
+    with pytest.raises(ValueError, match="fp32"):
+        FastLlama(model, 64, weights="int8", kernel="cpp")
+    with pytest.raises(ValueError, match="kernel"):
+        FastLlama(model, 64, kernel="cuda")
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -115,7 +146,7 @@ def test_speculative_greedy_gives_plain_greedy_tokens():
 
     model = tiny_llama(500)
     prompt = torch.randint(0, 500, (10,), generator=torch.Generator().manual_seed(4))
-    plain = _greedy(FastLlama(model, 256), prompt, 50)
+    plain = _greedy(FastLlama(model, 256, kernel="python"), prompt, 50)
     # a draft that is the target itself accepts everything; a different model accepts little; both are exact
     same, stats = speculative_greedy(FastLlama(model, 256), FastLlama(model, 256), prompt, 50, k=4)
     assert same == plain and stats["acceptance"] > 0.9

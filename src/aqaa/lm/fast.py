@@ -1,29 +1,43 @@
 """Incremental decoding over a Hugging Face Llama's weights, with as little per-token work as possible.
 
 On a CPU a small model's decode step is bound by reading its weights (memory bandwidth), and each small op costs
-a fixed few microseconds, so the step is kept to the weight products and as few other ops as possible: q/k/v and
-gate/up fused into one `mm` each over pre-transposed views, the fused `rms_norm`, RoPE on q and k together in
-three ops from tables computed once, a preallocated KV cache written in place (no `torch.cat`), no masks during
-decoding, no dtype casts (about 20 ops a layer). Every op computes what `transformers`' Llama computes, bit for bit
-(float32 RMSNorm, rotate-half RoPE, SDPA attention), so greedy decoding gives HF `generate`'s tokens (checked by
-the tests and `bench/decode.py`).
+a fixed few microseconds, so the step is kept to the weight products and as little else as possible. Two paths
+share one KV cache:
+
+- Python (prompts, verification passes, and every step with `kernel="python"`): q/k/v and gate/up fused into one
+  `mm` each over pre-transposed views, the fused `rms_norm`, RoPE on q and k together in three ops from tables
+  computed once, a preallocated KV cache written in place (no `torch.cat`), no masks during decoding, no dtype
+  casts (about 20 ops a layer). Every op computes what `transformers`' Llama computes, bit for bit, so its logits
+  equal HF's exactly.
+- C++ (single-token steps, `kernel="auto"` or `"cpp"`): the same weight products, and everything between them as
+  plain loops in one call (csrc/decode_step.cpp), built once per machine by torch's extension loader. Its sums run
+  in another order, so its logits equal HF's to float rounding (~1e-6); greedy tokens are checked against HF
+  `generate` by the tests and `bench/decode.py`. `"auto"` falls back to Python, with a warning, where no C++
+  compiler is found.
 
 Past that floor, fewer bytes per token: `weights="int8"` stores every weight matrix as int8 with one scale per
-output row (dynamic int8 products: a quarter of the bytes), `weights="bf16"` as bfloat16 (half). Both change the
-logits slightly, so their tokens are measured against fp32's, not assumed equal. And `speculative_greedy`
-verifies several drafted tokens in one forward pass, which reads the weights once for all of them; its output is
-exactly plain greedy decoding's.
+output row (dynamic int8 products: a quarter of the bytes), `weights="bf16"` as bfloat16 (half); both run the
+Python path. They change the logits slightly, so their tokens are measured against fp32's, not assumed equal. And
+`speculative_greedy` verifies several drafted tokens in one forward pass, which reads the weights once for all of
+them; its output is exactly greedy decoding's through the Python path.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
+KERNELS = ("auto", "cpp", "python")
+_STEP_SOURCE = Path(__file__).parent / "csrc" / "decode_step.cpp"
 Product = Callable[[torch.Tensor], torch.Tensor]  # x [T, d_in] → x Wᵀ [T, d_out] in one of the weight formats
 
 
@@ -64,6 +78,35 @@ class _Bf16Linear:
 _LINEARS = {"fp32": _Fp32Linear, "bf16": _Bf16Linear, "int8": _Int8Linear}
 
 
+@functools.cache
+def _load_step_module() -> tuple[Any, str]:
+    """(the C++ decode step's module, "") or (None, why not). Compiled on first use on a machine (about a minute;
+    needs a C++ compiler and Python's headers), then loaded from torch's extension cache; tried once a process."""
+    from torch.utils.cpp_extension import load
+
+    print("aqaa: loading the C++ decode step (compiled on first use: about a minute)", file=sys.stderr, flush=True)
+    try:
+        return load("aqaa_decode_step", [str(_STEP_SOURCE)], extra_cflags=["-O3", "-fopenmp-simd"]), ""
+    except Exception as error:  # no compiler, no headers, a failed build: all mean "no C++ step here"
+        return None, f"{type(error).__name__}: {error}"
+
+
+def _step_kernel(kernel: str, weights: str) -> Any:
+    """The C++ module for `kernel` ("auto", "cpp" or "python"), or None for the Python path."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, not {kernel!r}")
+    if kernel == "python" or (kernel == "auto" and weights != "fp32"):
+        return None
+    if weights != "fp32":
+        raise ValueError(f"the C++ decode step reads fp32 weights, not {weights}")
+    module, why = _load_step_module()
+    if module is None:
+        if kernel == "cpp":
+            raise RuntimeError(f"cannot build the C++ decode step: {why}")
+        warnings.warn(f"decoding without the C++ step (about 1.5x slower): {why}", stacklevel=3)
+    return module
+
+
 @dataclass
 class _Layer:
     norm1: torch.Tensor
@@ -80,11 +123,13 @@ class FastLlama:
     """Prefill a prompt, then step one token at a time; `logits` come back as a [vocab] float32 vector."""
 
     def __init__(self, model: torch.nn.Module, max_len: int = 2048, weights: str = "fp32",
-                 layers: int | None = None) -> None:
+                 layers: int | None = None, kernel: str = "auto") -> None:
         """`layers`: use only the first N transformer layers (then the final norm and head): a cheap draft model
-        for speculative decoding made from the model itself."""
+        for speculative decoding made from the model itself. `kernel`: how single-token steps run ("auto": C++
+        when it builds and the weights are fp32, else Python; "cpp"; "python")."""
         if weights not in WEIGHT_FORMATS:
             raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, not {weights!r}")
+        module = _step_kernel(kernel, weights)
         cfg = model.config
         if getattr(cfg, "rope_scaling", None) not in (None, {}) and cfg.rope_scaling.get("rope_type") != "default":
             raise ValueError("FastLlama supports the default RoPE only")
@@ -133,6 +178,13 @@ class FastLlama:
         self.qk_heads = self.heads + self.kv_heads
         self.gqa = self.kv_heads != self.heads
         self.length = 0
+        self.step_kernel = None if module is None else module.DecodeStep(
+            self.embed, [w for layer in self.layers for w in (layer.norm1, layer.qkv.weight_t, layer.out.weight_t,
+                                                               layer.norm2, layer.gate_up.weight_t,
+                                                               layer.down.weight_t)],
+            self.final_norm, self.head.weight_t, self.k_cache, self.v_cache, self.cos, self.sin_signed, self.heads,
+            self.eps, self.scaling)
+        self.kernel = "python" if self.step_kernel is None else "cpp"
 
     def reset(self) -> None:
         self.length = 0
@@ -151,6 +203,10 @@ class FastLlama:
         start, end = self.length, self.length + t
         if end > self.max_len:
             raise ValueError(f"sequence of {end} tokens exceeds max_len={self.max_len}")
+        if t == 1 and not all_logits and self.step_kernel is not None:
+            logits = self.step_kernel.step(int(ids[0]), start)
+            self.length = end
+            return logits
         shape, heads, qk_heads = (self.hidden,), self.heads, self.qk_heads
         x = self.embed[ids]  # [T, d]
         cos, sin = self.cos[start:end], self.sin_signed[start:end]  # [T, 1, D]
@@ -185,7 +241,8 @@ class FastLlama:
 def speculative_greedy(target: FastLlama, draft: FastLlama, prompt: torch.Tensor, n_tokens: int,
                        k: int = 4) -> tuple[list[int], dict[str, float]]:
     """Greedy decoding of `n_tokens` after `prompt` with `draft` proposing `k` tokens at a time and `target`
-    checking them in one pass: the tokens are exactly `target`'s own greedy tokens. Returns (tokens, stats)."""
+    checking them in one pass: the tokens are exactly `target`'s own greedy tokens through the Python path (the
+    prompt and every check run there). Returns (tokens, stats)."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     target.reset()
