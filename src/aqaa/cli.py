@@ -363,12 +363,14 @@ def eval_vocoder(
     tokenizer: Annotated[Path | None, typer.Option(help="Tokenizer directory (default: the recipe's)")] = None,
     out: Annotated[Path | None, typer.Option(help="Report JSON (default: MODEL/eval_report.json)")] = None,
     quick: Annotated[bool, typer.Option(help="Small samples: minutes instead of tens of minutes")] = False,
+    seeds: Annotated[int | None, typer.Option(help="Noise draws pooled per round trip (default 3; 1 if quick)")] =
+        None,
 ) -> None:
     """Round-trip WER and MCD (1/2/4/10 steps, neural vs Griffin-Lim), other voices, streaming vs offline."""
     from aqaa.recipes.eval_vocoder import main as run_eval
 
     try:
-        run_eval(config, model, tokenizer, out, quick)
+        run_eval(config, model, tokenizer, out, quick, seeds=seeds)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
 

@@ -64,11 +64,15 @@ def test_flow_without_codes_is_a_clear_error(tmp_path):
 def test_eval_reports_every_figure(trained, capsys):
     root, _ = trained
     report = evaluate(CONFIG, root / "vocoder", root / "tokenizer", root / "report.json", quick=True,
-                      overrides={"run_dir": str(root / "run")}, answers=1)
+                      overrides={"run_dir": str(root / "run")}, answers=1, seeds=2)
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith("wer_ratio:")
     assistant = report["assistant_voice"]
     assert {"original_wer", "steps_1", "steps_2", "steps_4", "steps_10", "griffin_lim_10_steps",
             "copy_synthesis"} <= set(assistant)
+    ten = assistant["steps_10"]
+    assert len(ten["wer_per_seed"]) == 2 and ten["wer"] == pytest.approx(np.mean(ten["wer_per_seed"]), abs=1e-4)
     assert report["streaming_vs_offline"]["generated_mel_l1"] < 1e-4
+    assert set(report["clean_voices"]) == {"flite:kal", "flite:kal16", "flite:rms", "flite:slt"}
+    assert all(0 <= v["resynth_wer"] and v["n"] == 1 for v in report["clean_voices"].values())
     assert json.loads((root / "report.json").read_text())["answers"] == report["answers"] == 1
