@@ -5,8 +5,9 @@
   bound by reading its weights, so no correct fp32 decoder can beat it by much);
 - aqaa's decoder (`FastLlama`), fp32, with its C++ step (the default) and with its all-Python step: both must
   give HF's tokens;
-- the same with int8 and bf16 weights: fewer bytes per token, slightly different logits, so their agreement with
-  fp32 is measured (teacher-forced: the share of positions where they pick fp32's token);
+- the same with int8 weights (C++ step) and bf16 weights (Python step): fewer bytes per token, slightly different
+  logits, so their agreement with fp32 is measured (teacher-forced: the share of positions where they pick fp32's
+  token); bench/answers_precision.py measures their answers;
 - speculative greedy decoding: a draft (the model's first `--draft-layers` layers, or all of them in int8 when
   0) proposes `--draft` tokens, the fp32 model checks them in one pass; its tokens must equal fp32 greedy's
   (through the Python path, where verification runs).
@@ -40,12 +41,16 @@ def greedy(fast, prompt, n):
 
 
 def teacher_forced_agreement(fast, reference, prompt, tokens):
-    """Share of positions where `fast` picks the reference's token, fed the reference's own tokens."""
+    """Share of positions where `fast` picks the reference's token, both fed the reference's own tokens one step
+    at a time (the path decoding takes)."""
+    agree = 0
     fast.reset()
-    ours = fast.forward(torch.cat([prompt, torch.tensor(tokens[:-1])]), all_logits=True)[len(prompt) - 1:]
     reference.reset()
-    ref = reference.forward(torch.cat([prompt, torch.tensor(tokens[:-1])]), all_logits=True)[len(prompt) - 1:]
-    return float((ours.argmax(-1) == ref.argmax(-1)).float().mean())
+    ours, ref = fast.forward(prompt), reference.forward(prompt)
+    for token in tokens:
+        agree += int(ours.argmax()) == int(ref.argmax())
+        ours, ref = fast.forward(torch.tensor([token])), reference.forward(torch.tensor([token]))
+    return agree / len(tokens)
 
 
 def main():

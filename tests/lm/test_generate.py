@@ -91,11 +91,24 @@ def test_cpp_decode_steps_match_hf_cached_logits_to_rounding():
                                    atol=1e-5)
 
 
+def test_int8_cpp_steps_compute_the_python_int8_logits():
+    """Weight-only int8 in both paths: the C++ step's own int8 product agrees with the Python path's widened one."""
+    model = tiny_llama(500, kv_heads=2)
+    ids = torch.randint(0, 500, (30,), generator=torch.Generator().manual_seed(6))
+    cpp, python = FastLlama(model, 64, weights="int8", kernel="cpp"), FastLlama(model, 64, weights="int8",
+                                                                                  kernel="python")
+    cpp.forward(ids[:20])
+    python.forward(ids[:20])
+    for t in range(20, 30):
+        torch.testing.assert_close(cpp.forward(ids[t:t + 1]), python.forward(ids[t:t + 1]), rtol=0, atol=1e-5)
+
+
 def test_kernel_choice_is_checked():
     model = tiny_llama(500)
-    assert FastLlama(model, 64, weights="int8").kernel == "python"  # "auto": the C++ step is fp32 only
-    with pytest.raises(ValueError, match="fp32"):
-        FastLlama(model, 64, weights="int8", kernel="cpp")
+    assert FastLlama(model, 64, weights="int8").kernel == "cpp"
+    assert FastLlama(model, 64, weights="bf16").kernel == "python"  # "auto": the C++ step reads fp32 and int8
+    with pytest.raises(ValueError, match="int8"):
+        FastLlama(model, 64, weights="bf16", kernel="cpp")
     with pytest.raises(ValueError, match="kernel"):
         FastLlama(model, 64, kernel="cuda")
 

@@ -15,9 +15,10 @@ share one KV cache:
   `generate` by the tests and `bench/decode.py`. `"auto"` falls back to Python, with a warning, where no C++
   compiler is found.
 
-Past that floor, fewer bytes per token: `weights="int8"` stores every weight matrix as int8 with one scale per
-output row (dynamic int8 products: a quarter of the bytes), `weights="bf16"` as bfloat16 (half); both run the
-Python path. They change the logits slightly, so their tokens are measured against fp32's, not assumed equal. And
+Past that floor, fewer bytes per token: `weights="int8"` stores every weight matrix as int8 with one float
+scale per output (weight-only: activations stay float32; a quarter of the bytes, read directly by the C++ step),
+`weights="bf16"` as bfloat16 (half; Python path only). They change the logits slightly, so their tokens are
+measured against fp32's, not assumed equal. And
 `speculative_greedy` verifies several drafted tokens in one forward pass, which reads the weights once for all of
 them; its output is exactly greedy decoding's through the Python path.
 """
@@ -37,21 +38,26 @@ from torch.nn import functional as F
 
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
 KERNELS = ("auto", "cpp", "python")
+KERNEL_WEIGHTS = ("fp32", "int8")  # the weight formats the C++ step reads
 _STEP_SOURCE = Path(__file__).parent / "csrc" / "decode_step.cpp"
 Product = Callable[[torch.Tensor], torch.Tensor]  # x [T, d_in] → x Wᵀ [T, d_out] in one of the weight formats
 
 
 class _Int8Linear:
-    """y = x Wᵀ with W as int8 rows and a per-row scale (torch's dynamic-quantised product)."""
+    """y = x Wᵀ with W as int8 and one float32 scale per output (weight-only: x stays float32), stored transposed
+    [d_in, d_out] for the C++ step's loop. Here it is widened to float for one `mm` (prompts, verification); the
+    C++ step reads the int8 bytes themselves."""
 
     def __init__(self, weight: torch.Tensor) -> None:
         w = weight.detach().float()
-        scale = (w.abs().amax(1) / 127).clamp(min=1e-12)
-        q = torch.quantize_per_channel(w, scale.double(), torch.zeros(len(w), dtype=torch.long), 0, torch.qint8)
-        self.packed = torch.ops.quantized.linear_prepack(q, None)
+        self.scale = (w.abs().amax(1) / 127).clamp(min=1e-12)
+        self.weight_t = torch.round(w / self.scale[:, None]).to(torch.int8).t().contiguous()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x, self.packed)
+        return torch.mm(x, self.weight_t.float()) * self.scale
+
+    def kernel_parts(self) -> list[torch.Tensor]:
+        return [self.weight_t, self.scale]
 
 
 class _Fp32Linear:
@@ -63,6 +69,9 @@ class _Fp32Linear:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.mm(x, self.weight_t)
+
+    def kernel_parts(self) -> list[torch.Tensor]:
+        return [self.weight_t]
 
 
 class _Bf16Linear:
@@ -95,10 +104,10 @@ def _step_kernel(kernel: str, weights: str) -> Any:
     """The C++ module for `kernel` ("auto", "cpp" or "python"), or None for the Python path."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, not {kernel!r}")
-    if kernel == "python" or (kernel == "auto" and weights != "fp32"):
+    if kernel == "python" or (kernel == "auto" and weights not in KERNEL_WEIGHTS):
         return None
-    if weights != "fp32":
-        raise ValueError(f"the C++ decode step reads fp32 weights, not {weights}")
+    if weights not in KERNEL_WEIGHTS:
+        raise ValueError(f"the C++ decode step reads {' or '.join(KERNEL_WEIGHTS)} weights, not {weights}")
     module, why = _load_step_module()
     if module is None:
         if kernel == "cpp":
@@ -126,7 +135,7 @@ class FastLlama:
                  layers: int | None = None, kernel: str = "auto") -> None:
         """`layers`: use only the first N transformer layers (then the final norm and head): a cheap draft model
         for speculative decoding made from the model itself. `kernel`: how single-token steps run ("auto": C++
-        when it builds and the weights are fp32, else Python; "cpp"; "python")."""
+        when it builds and reads the weight format, else Python; "cpp"; "python")."""
         if weights not in WEIGHT_FORMATS:
             raise ValueError(f"weights must be one of {WEIGHT_FORMATS}, not {weights!r}")
         module = _step_kernel(kernel, weights)
@@ -179,11 +188,11 @@ class FastLlama:
         self.gqa = self.kv_heads != self.heads
         self.length = 0
         self.step_kernel = None if module is None else module.DecodeStep(
-            self.embed, [w for layer in self.layers for w in (layer.norm1, layer.qkv.weight_t, layer.out.weight_t,
-                                                               layer.norm2, layer.gate_up.weight_t,
-                                                               layer.down.weight_t)],
-            self.final_norm, self.head.weight_t, self.k_cache, self.v_cache, self.cos, self.sin_signed, self.heads,
-            self.eps, self.scaling)
+            self.embed, [n for layer in self.layers for n in (layer.norm1, layer.norm2)],
+            [p.kernel_parts() for layer in self.layers for p in (layer.qkv, layer.out, layer.gate_up, layer.down)]
+            + [self.head.kernel_parts()],
+            self.final_norm, self.k_cache, self.v_cache, self.cos, self.sin_signed, self.heads, self.eps,
+            self.scaling)
         self.kernel = "python" if self.step_kernel is None else "cpp"
 
     def reset(self) -> None:

@@ -142,7 +142,8 @@ def stage_tokens(config: RecipeConfig) -> None:
                               max_examples_per_shard=t.max_examples_per_shard, workers=t.workers)
 
 
-def _builder(config: RecipeConfig, split: str, vocab: Vocabulary) -> SequenceBuilder:
+def split_builder(config: RecipeConfig, split: str, vocab: Vocabulary) -> SequenceBuilder:
+    """Training sequences of one split of the recipe's token cache."""
     return SequenceBuilder(TokenCache(_cache_path(config, split)), vocab, config.layout,
                            AudioFormat.of_tokenizer(tokenizer_config(config)))
 
@@ -201,34 +202,46 @@ def _rows(sequences: list[TrainingSequence], config: RecipeConfig, seed: int) ->
     return [packed[i:i + per] for i in range(0, len(packed), per)], dropped
 
 
-def generation_check(model: torch.nn.Module, vocab: Vocabulary, builder: SequenceBuilder, n: int,
-                     max_new_tokens: int = 600) -> dict[str, float]:
-    """Greedy answers to the first question of `n` validation conversations: the share that ends properly and
-    parses, and the share whose text equals the reference answer (case and punctuation aside)."""
+def greedy_answers(model: torch.nn.Module, vocab: Vocabulary, builder: SequenceBuilder, n: int,
+                   max_new_tokens: int = 600, weights: str = "fp32") -> list[dict[str, Any]]:
+    """Greedy answers to the first question of `n` of the builder's conversations, each as {"ended": whether it
+    ended and parses, "text": its text, "reference": the corpus answer's text, "ids": every answer id}."""
     from aqaa.lm.generate import Generator, SamplingConfig
     from aqaa.lm.layouts import Turn, build_prompt
 
-    if n <= 0:
-        return {}
     gen = Generator(model, vocab, builder.layout, SamplingConfig(greedy=True, max_new_tokens=max_new_tokens),
-                    max_len=max_new_tokens + 512)
-    convs = builder.conversation_ids[:n]
-    ended = exact = 0
-    for conv in convs:
+                    max_len=max_new_tokens + 512, weights=weights)
+    answers = []
+    for conv in builder.conversation_ids[:n]:
         i = builder.turns(conv)[0]
         prompt = build_prompt(vocab, [Turn("human", audio_ids=builder.audio_ids(i, "query"))], builder.layout,
                               group_seconds=builder.audio.group_seconds)
         events = list(gen.generate(prompt, predict_style=True))
+        text = ""
         if not events[-1].truncated:
-            ended += 1
-            text_ids, _ = parse_answer(vocab, gen.last_answer_ids, builder.layout)
-            said = vocab.decode_text(text_ids)
-            exact += _normal(said) == _normal(builder.cache.examples[i]["answer_text"])
-    return {"gen_ended": round(ended / len(convs), 3), "gen_text_exact": round(exact / len(convs), 3)}
+            text = vocab.decode_text(parse_answer(vocab, gen.last_answer_ids, builder.layout)[0])
+        answers.append({"ended": not events[-1].truncated, "text": text,
+                        "reference": builder.cache.examples[i]["answer_text"], "ids": list(gen.last_answer_ids)})
+    return answers
 
 
-def _normal(text: str) -> str:
-    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+def generation_check(model: torch.nn.Module, vocab: Vocabulary, builder: SequenceBuilder, n: int,
+                     max_new_tokens: int = 600) -> dict[str, float]:
+    """Greedy answers to the first question of `n` validation conversations: the share that ends properly and
+    parses, and the share whose text equals the reference answer (case and punctuation aside)."""
+    if n <= 0:
+        return {}
+    answers = greedy_answers(model, vocab, builder, n, max_new_tokens)
+    return {"gen_ended": round(sum(a["ended"] for a in answers) / len(answers), 3),
+            "gen_text_exact": round(sum(a["ended"] and same_text(a["text"], a["reference"]) for a in answers)
+                                    / len(answers), 3)}
+
+
+def same_text(a: str, b: str) -> bool:
+    """Equal apart from case, punctuation and spacing."""
+    def normal(text: str) -> str:
+        return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+    return normal(a) == normal(b)
 
 
 def stage_train(config: RecipeConfig) -> None:
@@ -236,8 +249,8 @@ def stage_train(config: RecipeConfig) -> None:
 
     accelerator = Accelerator()
     vocab = Vocabulary.load(Path(config.run_dir) / "vocab")
-    train_builder = _builder(config, "train", vocab)
-    val_builder = _builder(config, "validation", vocab)
+    train_builder = split_builder(config, "train", vocab)
+    val_builder = split_builder(config, "validation", vocab)
     model = build_model(config.model, vocab, config.seed)
     counts = count_parameters(model)
     if accelerator.is_main_process:
