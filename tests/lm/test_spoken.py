@@ -79,6 +79,18 @@ def test_history_with_own_ids_or_with_audio_and_text(system_dir):
         system.respond(np.zeros(0, dtype=np.float32), 16000)
 
 
+def test_int8_lm_weights_answer_and_bad_formats_are_named(system_dir):
+    config = json.loads((system_dir / "config.json").read_text())
+    config.update(lm=str(system_dir / "lm"), tokenizer=str(system_dir / "tokenizer"),
+                  vocoder=str(system_dir / "vocoder"))
+    system = SpokenLM.from_dir(system_dir, {**config, "lm_weights": "int8"})
+    assert system.generator.decoder.weights == "int8"
+    answer = system.respond(speechy(1.0), 16000)
+    assert answer.extra["answer_ids"] and len(answer.audio) > 0
+    with pytest.raises(ValueError, match="weights"):
+        SpokenLM.from_dir(system_dir, {**config, "lm_weights": "int4"})
+
+
 def test_missing_parts_and_kinds_are_named(tmp_path, system_dir):
     with pytest.raises(FileNotFoundError, match="config.json"):
         load_spoken_model(tmp_path)
