@@ -1,7 +1,8 @@
-// One decoding step of a bias-free Llama with SiLU MLPs (batch 1, one new token, float32) in a single call.
+// One decoding step of a bias-free Llama with SiLU MLPs (batch 1, one new token, float32 activations) in a single
+// call.
 //
 // Why: from Python each small op costs a few microseconds, and a step has ~20 of them per layer besides the weight
-// products; for a small model that is most of the step. Here the weight products are the same ATen `mm`s that
+// products; for a small model that is most of the step. Here fp32 weight products are the same ATen `mm`s that
 // Python would call (and that bench/decode.py's floor loop times), and everything between them is a plain loop
 // over one row of floats: RMSNorm, RoPE written straight into the KV cache, single-query attention, SiLU gating,
 // residual adds. The arithmetic is the same as Hugging Face's Llama, but sums run in a different order, so
