@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def test_rerun_skips_finished_stages(trained, capsys):
     assert (root / "vocoder" / "model.safetensors").stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="unknown stages"):
         main(CONFIG, stages=["vocode"], overrides=overrides)
+
+
+def test_a_flow_newer_than_the_assembled_vocoder_is_reassembled(trained, capsys):
+    """A run resumed with more flow steps must not leave the old vocoder in place as 'already done'."""
+    root, overrides = trained
+    out = root / "vocoder" / "model.safetensors"
+    flow = root / "run" / "flow" / "model.safetensors"
+    stamp = flow.stat().st_mtime - 10  # assembled before the flow's last checkpoint
+    os.utime(out, (stamp, stamp))
+    main(CONFIG, overrides=overrides)
+    assert "stage assemble: already done" not in capsys.readouterr().out
+    assert out.stat().st_mtime >= flow.stat().st_mtime
 
 
 def test_flow_without_codes_is_a_clear_error(tmp_path):

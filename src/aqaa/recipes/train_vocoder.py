@@ -228,7 +228,10 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         return all(cache_path(config, s, codes=True).is_file() for s in SPLITS)
     if stage in ("mel2wav", "flow"):
         return _trained(config, stage)
-    return (Path(config.out) / "model.safetensors").is_file()
+    # assembled, and not older than either trained model (a resumed run with more steps must reassemble)
+    out = Path(config.out) / "model.safetensors"
+    trained = [Path(config.run_dir) / s / "model.safetensors" for s in ("mel2wav", "flow")]
+    return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in trained if p.is_file())
 
 
 RUNNERS = {"cache": stage_cache, "mel2wav": stage_mel2wav, "codes": stage_codes, "flow": stage_flow,
