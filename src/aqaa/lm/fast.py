@@ -18,9 +18,9 @@ share one KV cache:
 Past that floor, fewer bytes per token: `weights="int8"` stores every weight matrix as int8 with one float
 scale per output (weight-only: activations stay float32; a quarter of the bytes, read directly by the C++ step),
 `weights="bf16"` as bfloat16 (half; Python path only). They change the logits slightly, so their tokens are
-measured against fp32's, not assumed equal. And
-`speculative_greedy` verifies several drafted tokens in one forward pass, which reads the weights once for all of
-them; its output is exactly greedy decoding's through the Python path.
+measured against fp32's, not assumed equal. And `speculative_greedy` verifies several drafted tokens in one
+forward pass, which reads the weights once for all of them; its output is exactly greedy decoding's through the
+Python path.
 """
 
 from __future__ import annotations

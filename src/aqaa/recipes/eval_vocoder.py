@@ -6,7 +6,8 @@
                     MCD against the original for each. The round trips are pooled over `seeds` noise draws: one
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
   clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well), no
-                    augmentation: WER original vs round trip, MCD; each marked as heard in training or not
+                    augmentation: WER original vs round trip (default steps, one seed), MCD; each marked as heard
+                    in training or not
   other voices      test questions of the most frequent held-out voices (augmented: noise, rooms): WER original
                     vs round trip, MCD
   streaming         3-group chunks vs offline: mel distances and seam jumps
