@@ -14,7 +14,7 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
-from aqaa.recipes.train_lm import greedy_answers, load_config, same_text, split_builder
+from aqaa.recipes.train_lm import answer_scores, greedy_answers, load_config, split_builder
 from aqaa.vocab import Vocabulary
 
 
@@ -40,11 +40,10 @@ def main():
     n = len(results["fp32"])
     print(f"model: {args.model}; {n} validation questions, greedy, {args.threads} thread(s)")
     for weights, answers in results.items():
-        ended = sum(a["ended"] for a in answers) / n
-        exact = sum(a["ended"] and same_text(a["text"], a["reference"]) for a in answers) / n
+        scores = answer_scores(answers)
         same = sum(a["ids"] == b["ids"] for a, b in zip(answers, results["fp32"], strict=True)) / n
-        print(f"{weights}_answers_ended: {ended:.3f}")
-        print(f"{weights}_answer_text_exact: {exact:.3f}")
+        print(f"{weights}_answers_ended: {scores['ended']:.3f}")
+        print(f"{weights}_answer_text_exact: {scores['text_exact']:.3f}")
         print(f"{weights}_answers_identical_to_fp32: {same:.3f}")
         print(f"{weights}_answer_tok_s: {rates[weights]:.0f}")
 

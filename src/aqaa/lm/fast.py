@@ -183,7 +183,7 @@ class FastLlama:
         self.sin_signed = torch.cat([-sin[:, :half], sin[:, half:]], dim=-1)[:, None]
         self.half = half
         self.scaling = self.head_dim ** -0.5
-        self.q_size, self.kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        self.q_size = self.heads * self.head_dim
         self.qk_heads = self.heads + self.kv_heads
         self.gqa = self.kv_heads != self.heads
         self.length = 0
@@ -193,7 +193,11 @@ class FastLlama:
             + [self.head.kernel_parts()],
             self.final_norm, self.k_cache, self.v_cache, self.cos, self.sin_signed, self.heads, self.eps,
             self.scaling)
-        self.kernel = "python" if self.step_kernel is None else "cpp"
+
+    @property
+    def kernel(self) -> str:
+        """Which path single-token steps take: "cpp" or "python"."""
+        return "python" if self.step_kernel is None else "cpp"
 
     def reset(self) -> None:
         self.length = 0

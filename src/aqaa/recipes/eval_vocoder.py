@@ -107,16 +107,19 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     report["assistant_voice"] = assistant
     report["offline_rtf"] = round(synth_seconds / audio_seconds, 4) if audio_seconds else None
 
+    def round_trip(wavs: list[np.ndarray], refs: list[str], voice: str) -> dict[str, Any]:
+        """A voice's recordings vs their round trip (default steps, seed 0): judge WER of each, MCD."""
+        resynth = [vocoder.synthesize(tokenizer.encode(w)) for w in tqdm(wavs, desc=voice, unit="utt", leave=False)]
+        return {"n": len(wavs), "original_wer": _judge(wavs, refs, voice),
+                "resynth_wer": _judge(resynth, refs, f"{voice} resynth"),
+                "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
+
     trained_voices = {m["voice"] for m in FeatureCache(cache_path(config, "train")).meta}
     clean_texts = texts[: 4 if quick else 20]
     clean: dict[str, Any] = {}
     for voice in CLEAN_VOICES:
         wavs = [synthesize(t, voice_from_name(voice), Prosody(), mel_cfg.sample_rate).wav for t in clean_texts]
-        resynth = [vocoder.synthesize(tokenizer.encode(w)) for w in tqdm(wavs, desc=voice, unit="utt", leave=False)]
-        clean[voice] = {"n": len(wavs), "in_training": voice in trained_voices,
-                        "original_wer": _judge(wavs, clean_texts, voice),
-                        "resynth_wer": _judge(resynth, clean_texts, f"{voice} resynth"),
-                        "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
+        clean[voice] = {"in_training": voice in trained_voices, **round_trip(wavs, clean_texts, voice)}
     report["clean_voices"] = clean
 
     queries = [i for i, m in enumerate(test.meta) if m["side"] == "query"]
@@ -126,11 +129,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     for voice in voices[: 3 if quick else 6]:
         chosen = [i for i in queries if test.meta[i]["voice"] == voice][:per_voice]
         refs = [test.meta[i]["text"] for i in chosen]
-        wavs = [wav_of(test, i).numpy() for i in chosen]
-        resynth = [vocoder.synthesize(tokenizer.encode(w)) for w in wavs]
-        others[voice] = {"n": len(chosen), "original_wer": _judge(wavs, refs, voice),
-                         "resynth_wer": _judge(resynth, refs, f"{voice} resynth"),
-                         "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
+        others[voice] = round_trip([wav_of(test, i).numpy() for i in chosen], refs, voice)
     report["other_voices"] = others
 
     agreement = [streaming_agreement(vocoder, c) for c in codes[: min(limit, 5 if quick else 20)]]

@@ -231,13 +231,17 @@ def generation_check(model: torch.nn.Module, vocab: Vocabulary, builder: Sequenc
     parses, and the share whose text equals the reference answer (case and punctuation aside)."""
     if n <= 0:
         return {}
-    answers = greedy_answers(model, vocab, builder, n, max_new_tokens)
-    return {"gen_ended": round(sum(a["ended"] for a in answers) / len(answers), 3),
-            "gen_text_exact": round(sum(a["ended"] and same_text(a["text"], a["reference"]) for a in answers)
-                                    / len(answers), 3)}
+    scores = answer_scores(greedy_answers(model, vocab, builder, n, max_new_tokens))
+    return {f"gen_{name}": round(value, 3) for name, value in scores.items()}
 
 
-def same_text(a: str, b: str) -> bool:
+def answer_scores(answers: list[dict[str, Any]]) -> dict[str, float]:
+    """Of `greedy_answers`: the share that ended and parsed, and the share whose text equals the reference."""
+    exact = sum(a["ended"] and _same_text(a["text"], a["reference"]) for a in answers)
+    return {"ended": sum(a["ended"] for a in answers) / len(answers), "text_exact": exact / len(answers)}
+
+
+def _same_text(a: str, b: str) -> bool:
     """Equal apart from case, punctuation and spacing."""
     def normal(text: str) -> str:
         return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
