@@ -166,7 +166,8 @@ def synth(
     tokens: Annotated[Path, typer.Argument(help="TOKENS.json as `aqaa tokenize --json` prints it")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output audio (.wav or .flac)")],
     vocoder: Annotated[Path, typer.Option(help="Vocoder directory")] = DEFAULT_VOCODER,
-    steps: Annotated[int | None, typer.Option(help="Euler steps (default: the vocoder's, 10)")] = None,
+    steps: Annotated[int | None, typer.Option(
+        help="Euler steps (default: the vocoder's, 10; 0: the conditioner's prior mel alone, no flow)")] = None,
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance (default: the vocoder's)")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed")] = 0,
     griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Render the mel with Griffin-Lim")] = False,
@@ -192,7 +193,8 @@ def resynth(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output audio (.wav or .flac)")],
     tokenizer: Annotated[Path, typer.Option(help="Tokenizer directory")] = DEFAULT_TOKENIZER,
     vocoder: Annotated[Path, typer.Option(help="Vocoder directory")] = DEFAULT_VOCODER,
-    steps: Annotated[int | None, typer.Option(help="Euler steps (default: the vocoder's, 10)")] = None,
+    steps: Annotated[int | None, typer.Option(
+        help="Euler steps (default: the vocoder's, 10; 0: the conditioner's prior mel alone, no flow)")] = None,
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance (default: the vocoder's)")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed")] = 0,
     griffin_lim: Annotated[bool, typer.Option("--griffin-lim", help="Render the mel with Griffin-Lim")] = False,
@@ -366,7 +368,8 @@ def eval_vocoder(
     seeds: Annotated[int | None, typer.Option(help="Noise draws pooled per round trip (default 3; 1 if quick)")] =
         None,
 ) -> None:
-    """Round-trip WER and MCD (1/2/4/10 steps, neural vs Griffin-Lim), other voices, streaming vs offline."""
+    """Round-trip WER and MCD (prior alone, 1/2/4/10 steps, neural vs Griffin-Lim), the codes' phone error rate,
+    other voices, streaming vs offline."""
     from aqaa.recipes.eval_vocoder import main as run_eval
 
     try:

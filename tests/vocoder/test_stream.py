@@ -68,6 +68,22 @@ def test_seed_guidance_and_steps_change_the_sound_and_the_noise_is_reproducible(
         assert not np.allclose(a, other)
 
 
+def test_zero_steps_render_the_prior_alone_and_stream_like_offline():
+    vocoder = tiny_vocoder(LAYOUT, seed=5)
+    codes = random_codes(7, LAYOUT, seed=6)
+    flow = vocoder.flow
+    units = 7 * LAYOUT.group_frames // flow.conditioner.unit
+    with torch.inference_mode():
+        mu, _ = flow.conditioner(codes.linguistic[None], codes.semantic[None], torch.ones(1, units))
+        prior = flow.denormalize(mu)[0]
+    mel = vocoder.mel(codes, steps=0)
+    torch.testing.assert_close(mel, prior[: len(mel)], atol=1e-5, rtol=0)
+    assert torch.equal(mel, vocoder.mel(codes, steps=0, seed=9))  # no noise is drawn
+    assert not torch.allclose(mel, vocoder.mel(codes, steps=1))
+    pieces, _ = stream_in_chunks(vocoder, codes, [(2, 3)], steps=0)
+    np.testing.assert_allclose(np.concatenate(pieces), vocoder.synthesize(codes, steps=0), atol=1e-5)
+
+
 def test_stream_misuse_is_a_clear_error():
     vocoder = tiny_vocoder(LAYOUT)
     stream = vocoder.stream()
@@ -76,7 +92,7 @@ def test_stream_misuse_is_a_clear_error():
     with pytest.raises(RuntimeError, match="flushed"):
         stream.push(random_codes(1, LAYOUT))
     with pytest.raises(ValueError, match="steps"):
-        vocoder.stream(steps=0)
+        vocoder.stream(steps=-1)
     with pytest.raises(ValueError, match="outside"):
         vocoder.synthesize(Codes(torch.tensor([99, 1]), torch.tensor([1, 2, 3])))
 

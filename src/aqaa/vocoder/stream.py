@@ -5,7 +5,8 @@ Per push:
   1. the conditioner embeds the newly covered units and emits the frames whose look-ahead is now complete
      (it lags `lookahead_frames`, 120 ms by default);
   2. whole blocks of those frames (a multiple of the estimator's stride) are rendered to mel by the Euler
-     solver, one estimator state per step, noise seeded by absolute frame index;
+     solver, one estimator state per step, noise seeded by absolute frame index (with 0 steps the prior mu
+     is the mel: the flow's regression baseline, no sampling);
   3. the mel → waveform stack (lagging its own look-ahead) and the overlap-add release the final samples.
 `flush()` pads the ends exactly as an offline pass does, so a stream's concatenated output equals the offline
 synthesis of the same codes (offline synthesis is one push and a flush). Frames past the last whole block
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 
 class VocoderStream:
     def __init__(self, vocoder: Vocoder, steps: int, guidance: float, seed: int, audio: bool = True) -> None:
-        if steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+        if steps < 0:
+            raise ValueError(f"steps must be at least 0 (0: the conditioner's prior alone), got {steps}")
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")
         self.vocoder, self.steps, self.guidance, self.seed = vocoder, steps, guidance, seed
@@ -45,7 +46,7 @@ class VocoderStream:
         self.step_states = [flow.estimator.initial_state(self.batch) for _ in range(steps)]
         with torch.inference_mode():  # each step's time enters as fixed biases: compute them once
             self.step_biases = [flow.estimator.time_biases(torch.full((self.batch,), t))
-                                for t in cosine_schedule(steps)[:-1].tolist()]
+                                for t in (cosine_schedule(steps)[:-1].tolist() if steps else [])]
         self.wave = vocoder.mel2wav.stream() if audio else None
         self.mel_chunks: list[torch.Tensor] = []
         self.finished = False
@@ -104,8 +105,11 @@ class VocoderStream:
     def _render(self, mu: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Prior and features of frames rendered … rendered + T → log-mel [1, T, n_mels] by guided Euler steps."""
         flow = self.vocoder.flow
-        estimator = flow.estimator
         t = mu.shape[1]
+        if self.steps == 0:  # no flow: the prior, a regression of the mel on the codes
+            self.rendered += t
+            return flow.denormalize(mu)
+        estimator = flow.estimator
         cond = estimator.condition(mu, features)
         if self.batch == 2:
             null = estimator.null_condition(1, t)
