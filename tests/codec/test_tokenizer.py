@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from aqaa.codec.evaluate import clean_phone_error_rates
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
 
 from .helpers import speechy, tiny_config, tiny_tokenizer
@@ -104,3 +105,17 @@ def test_config_errors_name_the_problem():
     config.semantic_per_group = 2
     with pytest.raises(ValueError, match="same time"):
         TokenizerConfig(config.linguistic, config.semantic, semantic_per_group=2)
+
+
+def test_clean_phone_error_rates_read_the_codes_through_their_centroids():
+    tokenizer = tiny_tokenizer()
+    wav = speechy(0.5, seed=3)
+    with torch.inference_mode():
+        feats, _ = tokenizer.linguistic.encoder(tokenizer.mel(torch.from_numpy(wav)[None]))
+    exact = torch.full((16, feats.shape[-1]), 1e3)
+    exact[: feats.shape[1]] = feats[0]  # every token is its own centroid: quantising loses nothing
+    tokenizer.linguistic.set_codebook(exact)
+    rates = clean_phone_error_rates(tokenizer, [wav], ["a cat sat"])
+    assert rates["codes"] == rates["encoder"] and rates["encoder"] > 0  # an untrained head reads nonsense
+    tokenizer.linguistic.set_codebook(torch.zeros(16, feats.shape[-1]))  # one point: every token reads alike
+    assert clean_phone_error_rates(tokenizer, [wav], ["a cat sat"])["codes"] != rates["codes"]

@@ -81,11 +81,14 @@ def test_eval_reports_every_figure(trained, capsys):
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith("wer_ratio:")
     assistant = report["assistant_voice"]
-    assert {"original_wer", "steps_1", "steps_2", "steps_4", "steps_10", "griffin_lim_10_steps",
-            "copy_synthesis"} <= set(assistant)
+    assert {"original_wer", "phone_error_rate", "steps_0", "steps_1", "steps_2", "steps_4", "steps_10",
+            "griffin_lim_10_steps", "copy_synthesis", "crude_codec"} <= set(assistant)
+    assert assistant["crude_codec"]["codebook_size"] == 64 and (root / "run" / "crude_codec_64.safetensors").is_file()
+    assert len(assistant["steps_0"]["wer_per_seed"]) == 1  # the prior draws no noise: one seed says it all
     ten = assistant["steps_10"]
     assert len(ten["wer_per_seed"]) == 2 and ten["wer"] == pytest.approx(np.mean(ten["wer_per_seed"]), abs=1e-4)
     assert report["streaming_vs_offline"]["generated_mel_l1"] < 1e-4
     assert set(report["clean_voices"]) == {"flite:kal", "flite:kal16", "flite:rms", "flite:slt"}
-    assert all(0 <= v["resynth_wer"] and v["n"] == 1 for v in report["clean_voices"].values())
+    assert all(0 <= v["resynth_wer"] and 0 <= v["prior_wer"] and v["n"] == 1 for v in report["clean_voices"].values())
+    assert all(0 <= v["phone_error_rate"]["codes"] and 0 <= v["crude_codec_wer"] for v in report["clean_voices"].values())
     assert json.loads((root / "report.json").read_text())["answers"] == report["answers"] == 1

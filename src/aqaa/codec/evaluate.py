@@ -1,7 +1,8 @@
 """Measurements of a trained tokenizer: what its codes carry, how much of each codebook is used, how well it
 aligns. Every probe is fitted on the training cache and scored on held-out utterances.
 
-- phone error rate (PER) of the linguistic encoder's own CTC head (greedy decoding);
+- phone error rate (PER) of the linguistic encoder's own CTC head (greedy decoding), and of the same head read
+  through the codes (each code's centroid) on clean speech of a chosen voice;
 - a CTC probe on the linguistic *codes* (embedding → small causal conv → CTC), against the same probe fed a
   constant code (what the phone prior alone gives);
 - pitch and energy per semantic token predicted by a per-code lookup table (mean target of each code in the
@@ -90,6 +91,23 @@ def phone_error_rates(items: list[EncodedUtterance]) -> dict[str, float]:
         groups.setdefault(voice_group(item.meta), []).append(item)
     return {name: round(error_rate([g.phones for g in group], [g.ctc_phones for g in group]), 4)
             for name, group in sorted(groups.items())}
+
+
+@torch.inference_mode()
+def clean_phone_error_rates(tokenizer: AudioTokenizer, wavs: list[np.ndarray],
+                            texts: list[str]) -> dict[str, float]:
+    """Greedy CTC phone error rates of waveforms against their texts, read by the linguistic encoder's CTC head
+    from its features (`encoder`) and from the quantised codes, each code's centroid standing in for the
+    features (`codes`): the phonetic content the codes keep, which no vocoder can add back."""
+    linguistic = tokenizer.linguistic
+    refs = [text_to_phone_ids(t)[0] for t in texts]
+    from_features, from_codes = [], []
+    for wav in wavs:
+        feats, _ = linguistic.encoder(tokenizer.mel(torch.as_tensor(wav, dtype=torch.float32)[None]))
+        from_features.append(ctc_greedy(linguistic.ctc_log_probs(feats)[0]))
+        centroids = linguistic.centroids[linguistic.quantize(feats[0])][None]
+        from_codes.append(ctc_greedy(linguistic.ctc_log_probs(centroids)[0]))
+    return {"encoder": round(error_rate(refs, from_features), 4), "codes": round(error_rate(refs, from_codes), 4)}
 
 
 def code_ctc_probe(train: list[EncodedUtterance], test: list[EncodedUtterance], codebook_size: int,

@@ -1,13 +1,17 @@
 """Recipe: measure a trained vocoder on its recipe's held-out test cache (held-out phrasings and voices).
 
   assistant voice   neutral test answers: the judge's WER of the originals, of the round trip (tokenize →
-                    flow → neural vocoder) at 1, 2, 4 and 10 Euler steps, of the round trip through Griffin-Lim,
-                    and of copy synthesis (the original mel → neural / Griffin-Lim: the mel vocoders alone);
+                    flow → neural vocoder) at 1, 2, 4 and 10 Euler steps and through the prior alone (0 steps), of the round trip through Griffin-Lim,
+                    of copy synthesis (the original mel → neural / Griffin-Lim: the mel vocoders alone), and of
+                    the issue's crude reference codec (k-means over stacked log-mel frames → neural / Griffin-Lim);
                     MCD against the original for each. The round trips are pooled over `seeds` noise draws: one
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
   clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well), no
-                    augmentation: WER original vs round trip (default steps, one seed), MCD; each marked as heard
-                    in training or not
+                    augmentation: WER original vs round trip (default steps, one seed; the prior alone; the crude
+                    codec → neural vocoder), MCD;
+                    each marked as heard in training or not. With each (and the assistant voice), the phone error
+                    rate of the tokenizer's CTC head read from its encoder and through the codes: how much of the
+                    speech the codes still name before any vocoder runs
   other voices      test questions of the most frequent held-out voices (augmented: noise, rooms): WER original
                     vs round trip, MCD
   streaming         3-group chunks vs offline: mel distances and seam jumps
@@ -29,18 +33,34 @@ from tqdm import tqdm
 
 from aqaa.checkpoint import write_json
 from aqaa.codec.data import FeatureCache
+from aqaa.codec.evaluate import clean_phone_error_rates
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.data.speech import Prosody, synthesize, voice_from_name
 from aqaa.judge import transcribe_many, wer
-from aqaa.recipes.train_vocoder import cache_path, load_config
+from aqaa.recipes.train_vocoder import RecipeConfig, cache_path, load_config
 from aqaa.vocoder.commands import check_tokenizer
+from aqaa.vocoder.crude import CrudeCodec, fit_crude_codec
 from aqaa.vocoder.data import wav_of
-from aqaa.vocoder.evaluate import mean_mcd, streaming_agreement
+from aqaa.vocoder.evaluate import log_mel, mean_mcd, streaming_agreement
 from aqaa.vocoder.griffin_lim import griffin_lim
 from aqaa.vocoder.vocoder import Vocoder
 
-STEPS = (1, 2, 4, 10)
+STEPS = (0, 1, 2, 4, 10)  # 0: the conditioner's prior mel alone, the flow's regression baseline
 CLEAN_VOICES = ("flite:kal", "flite:kal16", "flite:rms", "flite:slt")
+
+
+def crude_codec(config: RecipeConfig, quick: bool) -> CrudeCodec:
+    """The issue's reference codec (k-means over 4 stacked log-mel frames, 4096 codes), fitted once on 2,000
+    training utterances and kept in the run directory (64 codes on 200 utterances when `quick`)."""
+    size, utterances = (64, 200) if quick else (4096, 2000)
+    path = Path(config.run_dir) / f"crude_codec_{size}.safetensors"
+    if path.is_file():
+        return CrudeCodec.load(path)
+    train = FeatureCache(cache_path(config, "train"))
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:utterances].tolist()
+    codec = fit_crude_codec((train.get("mel", i) for i in chosen), codebook_size=size, iters=4 if quick else 12)
+    codec.save(path)
+    return codec
 
 
 def _judge(wavs: list[np.ndarray], texts: list[str], desc: str) -> float:
@@ -75,11 +95,12 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     report: dict[str, Any] = {"model": str(model_dir), "answers": len(answers), "seeds": seeds, "mcd_definition":
                               "24 mel-cepstra (DCT of 80-band ln mel power / 2, c0 excluded), frame-aligned, over the "
                               "original's frames within 40 dB of its loudest, dB"}
-    assistant: dict[str, Any] = {"original_wer": _judge(originals, texts, "originals")}
+    assistant: dict[str, Any] = {"original_wer": _judge(originals, texts, "originals"),
+                                 "phone_error_rate": clean_phone_error_rates(tokenizer, originals, texts)}
     synth_seconds = audio_seconds = 0.0
     for steps in STEPS:
         per_seed = []
-        for seed in range(seeds):
+        for seed in range(seeds if steps else 1):  # the prior draws no noise
             begun = time.perf_counter()
             wavs = [vocoder.synthesize(c, steps, seed=seed)
                     for c in tqdm(codes, desc=f"{steps} steps, seed {seed}", unit="utt", leave=False)]
@@ -104,22 +125,41 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
                    "mcd": round(mean_mcd(originals, copy_neural, mel_cfg), 3)},
         "griffin_lim": {"wer": _judge(copy_gl, texts, "copy griffin-lim"),
                         "mcd": round(mean_mcd(originals, copy_gl, mel_cfg), 3)}}
+    crude = crude_codec(config, quick)
+    crude_mels = [crude.decode(crude.encode(m)) for m in true_mels]
+    crude_neural = [vocoder.vocode(m) for m in crude_mels]
+    crude_gl = [griffin_lim(m, mel_cfg) for m in tqdm(crude_mels, desc="crude griffin-lim", unit="utt", leave=False)]
+    assistant["crude_codec"] = {
+        "codebook_size": crude.centroids.shape[0],
+        "neural": {"wer": _judge(crude_neural, texts, "crude neural"),
+                   "mcd": round(mean_mcd(originals, crude_neural, mel_cfg), 3)},
+        "griffin_lim": {"wer": _judge(crude_gl, texts, "crude griffin-lim"),
+                        "mcd": round(mean_mcd(originals, crude_gl, mel_cfg), 3)}}
     report["assistant_voice"] = assistant
     report["offline_rtf"] = round(synth_seconds / audio_seconds, 4) if audio_seconds else None
 
-    def round_trip(wavs: list[np.ndarray], refs: list[str], voice: str) -> dict[str, Any]:
-        """A voice's recordings vs their round trip (default steps, seed 0): judge WER of each, MCD."""
-        resynth = [vocoder.synthesize(tokenizer.encode(w)) for w in tqdm(wavs, desc=voice, unit="utt", leave=False)]
-        return {"n": len(wavs), "original_wer": _judge(wavs, refs, voice),
-                "resynth_wer": _judge(resynth, refs, f"{voice} resynth"),
-                "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
+    def round_trip(wavs: list[np.ndarray], refs: list[str], voice: str, prior: bool = False) -> dict[str, Any]:
+        """A voice's recordings vs their round trip (default steps, seed 0): judge WER of each, MCD; with
+        `prior`, also the round trip through the prior alone (0 steps)."""
+        codes = [tokenizer.encode(w) for w in tqdm(wavs, desc=voice, unit="utt", leave=False)]
+        resynth = [vocoder.synthesize(c) for c in codes]
+        result = {"n": len(wavs), "original_wer": _judge(wavs, refs, voice),
+                  "resynth_wer": _judge(resynth, refs, f"{voice} resynth"),
+                  "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
+        if prior:
+            result["prior_wer"] = _judge([vocoder.synthesize(c, 0) for c in codes], refs, f"{voice} prior")
+            crude_wavs = [vocoder.vocode(crude.decode(crude.encode(torch.from_numpy(log_mel(w, mel_cfg)))))
+                          for w in wavs]
+            result["crude_codec_wer"] = _judge(crude_wavs, refs, f"{voice} crude")
+        return result
 
     trained_voices = {m["voice"] for m in FeatureCache(cache_path(config, "train")).meta}
     clean_texts = texts[: 4 if quick else 20]
     clean: dict[str, Any] = {}
     for voice in CLEAN_VOICES:
         wavs = [synthesize(t, voice_from_name(voice), Prosody(), mel_cfg.sample_rate).wav for t in clean_texts]
-        clean[voice] = {"in_training": voice in trained_voices, **round_trip(wavs, clean_texts, voice)}
+        clean[voice] = {"in_training": voice in trained_voices, **round_trip(wavs, clean_texts, voice, prior=True),
+                        "phone_error_rate": clean_phone_error_rates(tokenizer, wavs, clean_texts)}
     report["clean_voices"] = clean
 
     queries = [i for i, m in enumerate(test.meta) if m["side"] == "query"]
@@ -149,8 +189,12 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
         "copy_neural_mcd": assistant["copy_synthesis"]["neural"]["mcd"],
         "copy_griffin_lim_wer": assistant["copy_synthesis"]["griffin_lim"]["wer"],
         "copy_griffin_lim_mcd": assistant["copy_synthesis"]["griffin_lim"]["mcd"],
+        "crude_codec_neural_wer": assistant["crude_codec"]["neural"]["wer"],
+        "crude_codec_griffin_lim_wer": assistant["crude_codec"]["griffin_lim"]["wer"],
         **{f"clean_{v.split(':')[-1]}_{kind}_wer": c[f"{kind}_wer"] for v, c in clean.items()
            for kind in ("original", "resynth")},
+        "assistant_code_per": assistant["phone_error_rate"]["codes"],
+        **{f"clean_{v.split(':')[-1]}_code_per": c["phone_error_rate"]["codes"] for v, c in clean.items()},
         "other_voices_original_wer": round(float(np.mean([o["original_wer"] for o in others.values()])), 4)
         if others else None,
         "other_voices_resynth_wer": round(float(np.mean([o["resynth_wer"] for o in others.values()])), 4)
