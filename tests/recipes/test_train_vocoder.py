@@ -82,8 +82,9 @@ def test_eval_reports_every_figure(trained, capsys):
     assert printed[-1].startswith("wer_ratio:")
     assistant = report["assistant_voice"]
     assert {"original_wer", "phone_error_rate", "steps_0", "steps_1", "steps_2", "steps_4", "steps_10",
-            "griffin_lim_10_steps", "copy_synthesis", "crude_codec"} <= set(assistant)
+            "griffin_lim_10_steps", "copy_synthesis", "crude_codec", "crude_codec_assistant_only"} <= set(assistant)
     assert assistant["crude_codec"]["codebook_size"] == 64 and (root / "run" / "crude_codec_64.safetensors").is_file()
+    assert (root / "run" / "crude_codec_64_assistant.safetensors").is_file()
     assert len(assistant["steps_0"]["wer_per_seed"]) == 1  # the prior draws no noise: one seed says it all
     ten = assistant["steps_10"]
     assert len(ten["wer_per_seed"]) == 2 and ten["wer"] == pytest.approx(np.mean(ten["wer_per_seed"]), abs=1e-4)

@@ -96,9 +96,10 @@ def phone_error_rates(items: list[EncodedUtterance]) -> dict[str, float]:
 @torch.inference_mode()
 def clean_phone_error_rates(tokenizer: AudioTokenizer, wavs: list[np.ndarray],
                             texts: list[str]) -> dict[str, float]:
-    """Greedy CTC phone error rates of waveforms against their texts, read by the linguistic encoder's CTC head
-    from its features (`encoder`) and from the quantised codes, each code's centroid standing in for the
-    features (`codes`): the phonetic content the codes keep, which no vocoder can add back."""
+    """Greedy CTC phone error rates of waveforms (at the tokenizer's rate) against their texts, read by the
+    linguistic encoder's CTC head from its features (`encoder`) and from the quantised codes, each code's
+    centroid standing in for the features (`codes`): the phonetic content the codes keep, which no vocoder can
+    add back."""
     linguistic = tokenizer.linguistic
     refs = [text_to_phone_ids(t)[0] for t in texts]
     from_features, from_codes = [], []

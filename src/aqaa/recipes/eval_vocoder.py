@@ -3,7 +3,8 @@
   assistant voice   neutral test answers: the judge's WER of the originals, of the round trip (tokenize →
                     flow → neural vocoder) at 1, 2, 4 and 10 Euler steps and through the prior alone (0 steps), of the round trip through Griffin-Lim,
                     of copy synthesis (the original mel → neural / Griffin-Lim: the mel vocoders alone), and of
-                    the issue's crude reference codec (k-means over stacked log-mel frames → neural / Griffin-Lim);
+                    the issue's crude reference codec (k-means over stacked log-mel frames, fitted on all training
+                    voices and on the assistant's answers alone → neural / Griffin-Lim);
                     MCD against the original for each. The round trips are pooled over `seeds` noise draws: one
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
   clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well), no
@@ -49,15 +50,17 @@ STEPS = (0, 1, 2, 4, 10)  # 0: the conditioner's prior mel alone, the flow's reg
 CLEAN_VOICES = ("flite:kal", "flite:kal16", "flite:rms", "flite:slt")
 
 
-def crude_codec(config: RecipeConfig, quick: bool) -> CrudeCodec:
+def crude_codec(config: RecipeConfig, quick: bool, assistant_only: bool = False) -> CrudeCodec:
     """The issue's reference codec (k-means over 4 stacked log-mel frames, 4096 codes), fitted once on 2,000
-    training utterances and kept in the run directory (64 codes on 200 utterances when `quick`)."""
+    training utterances (of every voice, or only the assistant's answers) and kept in the run directory (64 codes
+    on 200 utterances when `quick`)."""
     size, utterances = (64, 200) if quick else (4096, 2000)
-    path = Path(config.run_dir) / f"crude_codec_{size}.safetensors"
+    path = Path(config.run_dir) / f"crude_codec_{size}{'_assistant' if assistant_only else ''}.safetensors"
     if path.is_file():
         return CrudeCodec.load(path)
     train = FeatureCache(cache_path(config, "train"))
-    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:utterances].tolist()
+    pool = [i for i, m in enumerate(train.meta) if not assistant_only or m["side"] == "answer"]
+    chosen = [pool[i] for i in torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:utterances]]
     codec = fit_crude_codec((train.get("mel", i) for i in chosen), codebook_size=size, iters=4 if quick else 12)
     codec.save(path)
     return codec
@@ -118,23 +121,22 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     assistant["griffin_lim_10_steps"] = {"wer": _judge(gl, texts, "griffin-lim"),
                                          "mcd": round(mean_mcd(originals, gl, mel_cfg), 3)}
     true_mels = [test.get("mel", i).float() for i in answers]
-    copy_neural = [vocoder.vocode(m) for m in true_mels]
-    copy_gl = [griffin_lim(m, mel_cfg) for m in tqdm(true_mels, desc="copy griffin-lim", unit="utt", leave=False)]
-    assistant["copy_synthesis"] = {
-        "neural": {"wer": _judge(copy_neural, texts, "copy neural"),
-                   "mcd": round(mean_mcd(originals, copy_neural, mel_cfg), 3)},
-        "griffin_lim": {"wer": _judge(copy_gl, texts, "copy griffin-lim"),
-                        "mcd": round(mean_mcd(originals, copy_gl, mel_cfg), 3)}}
+
+    def mel_paths(mels: list[torch.Tensor], desc: str) -> dict[str, Any]:
+        """Given log-mels of the answers → neural vocoder and Griffin-Lim: judge WER and MCD of each."""
+        neural = [vocoder.vocode(m) for m in mels]
+        gl = [griffin_lim(m, mel_cfg) for m in tqdm(mels, desc=f"{desc} griffin-lim", unit="utt", leave=False)]
+        return {"neural": {"wer": _judge(neural, texts, f"{desc} neural"),
+                           "mcd": round(mean_mcd(originals, neural, mel_cfg), 3)},
+                "griffin_lim": {"wer": _judge(gl, texts, f"{desc} griffin-lim"),
+                                "mcd": round(mean_mcd(originals, gl, mel_cfg), 3)}}
+
+    assistant["copy_synthesis"] = mel_paths(true_mels, "copy")
+    for key, assistant_only in (("crude_codec", False), ("crude_codec_assistant_only", True)):
+        reference = crude_codec(config, quick, assistant_only)
+        assistant[key] = {"codebook_size": reference.centroids.shape[0],
+                          **mel_paths([reference.decode(reference.encode(m)) for m in true_mels], key)}
     crude = crude_codec(config, quick)
-    crude_mels = [crude.decode(crude.encode(m)) for m in true_mels]
-    crude_neural = [vocoder.vocode(m) for m in crude_mels]
-    crude_gl = [griffin_lim(m, mel_cfg) for m in tqdm(crude_mels, desc="crude griffin-lim", unit="utt", leave=False)]
-    assistant["crude_codec"] = {
-        "codebook_size": crude.centroids.shape[0],
-        "neural": {"wer": _judge(crude_neural, texts, "crude neural"),
-                   "mcd": round(mean_mcd(originals, crude_neural, mel_cfg), 3)},
-        "griffin_lim": {"wer": _judge(crude_gl, texts, "crude griffin-lim"),
-                        "mcd": round(mean_mcd(originals, crude_gl, mel_cfg), 3)}}
     report["assistant_voice"] = assistant
     report["offline_rtf"] = round(synth_seconds / audio_seconds, 4) if audio_seconds else None
 
@@ -191,6 +193,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
         "copy_griffin_lim_mcd": assistant["copy_synthesis"]["griffin_lim"]["mcd"],
         "crude_codec_neural_wer": assistant["crude_codec"]["neural"]["wer"],
         "crude_codec_griffin_lim_wer": assistant["crude_codec"]["griffin_lim"]["wer"],
+        "crude_codec_assistant_only_neural_wer": assistant["crude_codec_assistant_only"]["neural"]["wer"],
         **{f"clean_{v.split(':')[-1]}_{kind}_wer": c[f"{kind}_wer"] for v, c in clean.items()
            for kind in ("original", "resynth")},
         "assistant_code_per": assistant["phone_error_rate"]["codes"],

@@ -74,8 +74,9 @@ class Vocoder(nn.Module):
     @torch.inference_mode()
     def synthesize(self, codes: Codes, steps: int | None = None, guidance: float | None = None, seed: int = 0,
                    griffin_lim_iterations: int | None = None) -> np.ndarray:
-        """Codes → float32 waveform at `sample_rate`. `griffin_lim_iterations` renders the generated mel with
-        Griffin-Lim (the untrained reference) instead of the neural vocoder."""
+        """Codes → float32 waveform at `sample_rate` (`steps` 0: the conditioner's prior mel, no flow).
+        `griffin_lim_iterations` renders the generated mel with Griffin-Lim (the untrained reference) instead of
+        the neural vocoder."""
         if griffin_lim_iterations is not None:
             return griffin_lim(self.mel(codes, steps, guidance, seed), self.config.mel, griffin_lim_iterations)
         stream = self.stream(steps, guidance, seed)
