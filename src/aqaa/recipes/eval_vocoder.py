@@ -1,18 +1,17 @@
 """Recipe: measure a trained vocoder on its recipe's held-out test cache (held-out phrasings and voices).
 
-  assistant voice   neutral test answers: the judge's WER of the originals, of the round trip (tokenize →
-                    flow → neural vocoder) at 1, 2, 4 and 10 Euler steps and through the prior alone (0 steps), of the round trip through Griffin-Lim,
-                    of copy synthesis (the original mel → neural / Griffin-Lim: the mel vocoders alone), and of
-                    the issue's crude reference codec (k-means over stacked log-mel frames, fitted on all training
-                    voices and on the assistant's answers alone → neural / Griffin-Lim);
+  assistant voice   neutral test answers: the judge's WER of the originals; of the round trip (tokenize →
+                    flow → neural vocoder) at 1, 2, 4 and 10 Euler steps, through the prior alone (0 steps) and
+                    through Griffin-Lim; of copy synthesis (the original mel → neural / Griffin-Lim: the mel
+                    vocoders alone); and of the issue's crude reference codec (k-means over stacked log-mel frames,
+                    fitted on all training voices and on the assistant's answers alone → neural / Griffin-Lim).
                     MCD against the original for each. The round trips are pooled over `seeds` noise draws: one
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
   clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well), no
-                    augmentation: WER original vs round trip (default steps, one seed; the prior alone; the crude
-                    codec → neural vocoder), MCD;
-                    each marked as heard in training or not. With each (and the assistant voice), the phone error
-                    rate of the tokenizer's CTC head read from its encoder and through the codes: how much of the
-                    speech the codes still name before any vocoder runs
+                    augmentation: WER original vs round trip (default steps, one seed), vs the prior alone and vs
+                    the crude codec → neural vocoder; MCD; each marked as heard in training or not. With each (and
+                    the assistant voice), the phone error rate of the tokenizer's CTC head read from its encoder
+                    and through the codes: how much of the speech the codes still name before any vocoder runs
   other voices      test questions of the most frequent held-out voices (augmented: noise, rooms): WER original
                     vs round trip, MCD
   streaming         3-group chunks vs offline: mel distances and seam jumps
@@ -140,15 +139,15 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     report["assistant_voice"] = assistant
     report["offline_rtf"] = round(synth_seconds / audio_seconds, 4) if audio_seconds else None
 
-    def round_trip(wavs: list[np.ndarray], refs: list[str], voice: str, prior: bool = False) -> dict[str, Any]:
+    def round_trip(wavs: list[np.ndarray], refs: list[str], voice: str, baselines: bool = False) -> dict[str, Any]:
         """A voice's recordings vs their round trip (default steps, seed 0): judge WER of each, MCD; with
-        `prior`, also the round trip through the prior alone (0 steps)."""
+        `baselines`, also the judge's WER through the prior alone (0 steps) and through the crude codec."""
         codes = [tokenizer.encode(w) for w in tqdm(wavs, desc=voice, unit="utt", leave=False)]
         resynth = [vocoder.synthesize(c) for c in codes]
         result = {"n": len(wavs), "original_wer": _judge(wavs, refs, voice),
                   "resynth_wer": _judge(resynth, refs, f"{voice} resynth"),
                   "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
-        if prior:
+        if baselines:
             result["prior_wer"] = _judge([vocoder.synthesize(c, 0) for c in codes], refs, f"{voice} prior")
             crude_wavs = [vocoder.vocode(crude.decode(crude.encode(torch.from_numpy(log_mel(w, mel_cfg)))))
                           for w in wavs]
@@ -160,7 +159,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     clean: dict[str, Any] = {}
     for voice in CLEAN_VOICES:
         wavs = [synthesize(t, voice_from_name(voice), Prosody(), mel_cfg.sample_rate).wav for t in clean_texts]
-        clean[voice] = {"in_training": voice in trained_voices, **round_trip(wavs, clean_texts, voice, prior=True),
+        clean[voice] = {"in_training": voice in trained_voices, **round_trip(wavs, clean_texts, voice, baselines=True),
                         "phone_error_rate": clean_phone_error_rates(tokenizer, wavs, clean_texts)}
     report["clean_voices"] = clean
 
