@@ -131,11 +131,12 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
                                 "mcd": round(mean_mcd(originals, gl, mel_cfg), 3)}}
 
     assistant["copy_synthesis"] = mel_paths(true_mels, "copy")
-    for key, assistant_only in (("crude_codec", False), ("crude_codec_assistant_only", True)):
-        reference = crude_codec(config, quick, assistant_only)
+    references = {key: crude_codec(config, quick, assistant_only)
+                  for key, assistant_only in (("crude_codec", False), ("crude_codec_assistant_only", True))}
+    for key, reference in references.items():
         assistant[key] = {"codebook_size": reference.centroids.shape[0],
                           **mel_paths([reference.decode(reference.encode(m)) for m in true_mels], key)}
-    crude = crude_codec(config, quick)
+    crude = references["crude_codec"]  # the clean voices' reference
     report["assistant_voice"] = assistant
     report["offline_rtf"] = round(synth_seconds / audio_seconds, 4) if audio_seconds else None
 

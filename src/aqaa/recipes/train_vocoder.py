@@ -198,11 +198,10 @@ def stage_flow(config: RecipeConfig) -> None:
 
 
 def stage_assemble(config: RecipeConfig) -> None:
-    run = Path(config.run_dir)
     vocoder = Vocoder(VocoderConfig(tokens=cached_layout(config), mel=config.mel, flow=config.flow,
                                     mel2wav=config.mel2wav))
-    vocoder.flow.load_state_dict(load_file(str(run / "flow" / "model.safetensors")))
-    trained = load_file(str(run / "mel2wav" / "model.safetensors"))  # a Mel2WavPair: keep the generator
+    vocoder.flow.load_state_dict(load_file(str(_trained_weights(config, "flow"))))
+    trained = load_file(str(_trained_weights(config, "mel2wav")))  # a Mel2WavPair: keep the generator
     vocoder.mel2wav.load_state_dict({k.removeprefix("generator."): v for k, v in trained.items()
                                      if k.startswith("generator.")})
     dtype = storage_dtype(config.save_dtype)
@@ -213,6 +212,11 @@ def stage_assemble(config: RecipeConfig) -> None:
                                  ("mel2wav", vocoder.mel2wav))}
     print(f"wrote {config.out}: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in params.items()) + " parameters")
     print(f"token layout: {to_dict(vocoder.layout)}")
+
+
+def _trained_weights(config: RecipeConfig, name: str) -> Path:
+    """Where the trainer keeps the weights of the run's `name` model ("mel2wav" or "flow")."""
+    return Path(config.run_dir) / name / "model.safetensors"
 
 
 def _trained(config: RecipeConfig, name: str) -> bool:
@@ -230,7 +234,7 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         return _trained(config, stage)
     # assembled, and not older than either trained model (a resumed run with more steps must reassemble)
     out = Path(config.out) / "model.safetensors"
-    trained = [Path(config.run_dir) / s / "model.safetensors" for s in ("mel2wav", "flow")]
+    trained = [_trained_weights(config, s) for s in ("mel2wav", "flow")]
     return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in trained if p.is_file())
 
 
