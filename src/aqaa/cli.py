@@ -132,7 +132,8 @@ def data_play(
 def train_tokenizer(
     config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/tokenizer/default.yaml")],
     stage: Annotated[list[str] | None, typer.Option(
-        help="Run only these stages (cache, linguistic, kmeans, semantic, assemble); default: every unfinished one")
+        help="Run only these stages (cache, linguistic, kmeans, voice_cache, voice_tuning, semantic, assemble); "
+             "default: every unfinished one")
     ] = None,
 ) -> None:
     """Train the dual-codebook audio tokenizer (linguistic CTC + k-means, semantic VQ) on a corpus."""

@@ -1,16 +1,20 @@
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from aqaa.cli import app
+from aqaa.codec.data import FeatureCache
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.data.build import build_corpus
 from aqaa.data.config import CorpusConfig
-from aqaa.recipes.train_tokenizer import main
+from aqaa.recipes.train_tokenizer import _masked_relative_change, main
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tokenizer" / "tiny.yaml"
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
@@ -39,6 +43,32 @@ def test_recipe_trains_every_stage_and_logs_falling_loss(trained):
         assert log[-1]["step"] == 20 and log[-1]["loss"] < log[0]["loss"] and "val_loss" in log[-1]
 
 
+def test_voice_tuning_speaks_answers_in_new_voices_and_the_tokenizer_uses_its_encoder(trained):
+    root, _ = trained
+    voices = FeatureCache(root / "run" / "cache" / "voices.safetensors")
+    answers = {m["text"] for m in FeatureCache(root / "run" / "cache" / "train.safetensors").meta
+               if m["side"] == "answer"}
+    assert len(voices) == 6 and {m["voice"] for m in voices.meta} == {"flite:kal16"}
+    assert {m["text"] for m in voices.meta} <= answers and all(0.85 <= m["rate"] <= 1.15 for m in voices.meta)
+    log = [json.loads(line) for line in (root / "run" / "voice_tuning" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 10 and "hold" in log[-1] and "val_ctc" in log[-1]
+    tuned = load_file(str(root / "run" / "voice_tuning" / "model.safetensors"))
+    before = load_file(str(root / "run" / "linguistic" / "model.safetensors"))
+    shipped = AudioTokenizer.from_pretrained(root / "tok").linguistic.state_dict()
+    name = "ctc_head.weight"
+    assert not torch.equal(tuned[name], before[name])
+    assert torch.allclose(shipped[name], tuned[name], atol=1e-3)  # stored as float16
+
+
+def test_masked_relative_change_ignores_padding():
+    old = torch.ones(2, 4, 3)
+    new = old.clone()
+    new[0, 3] = 5.0  # past utterance 0's length: padding
+    assert float(_masked_relative_change(new, old, torch.tensor([3, 4]))) == 0.0
+    new[1, 0] = 3.0  # (3 - 1)^2 over 3 of 7 frames x 3 channels, relative to a mean square of 1
+    assert float(_masked_relative_change(new, old, torch.tensor([3, 4]))) == pytest.approx(4 * 3 / 21)
+
+
 def test_rerun_skips_finished_stages(trained, capsys):
     root, overrides = trained
     before = (root / "tok" / "model.safetensors").stat().st_mtime_ns
@@ -47,6 +77,16 @@ def test_rerun_skips_finished_stages(trained, capsys):
     assert (root / "tok" / "model.safetensors").stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="unknown stages"):
         main(CONFIG, stages=["tokenize"], overrides=overrides)
+
+
+def test_a_tokenizer_older_than_its_voice_tuning_is_reassembled(trained, capsys):
+    root, overrides = trained
+    out, tuned = root / "tok" / "model.safetensors", root / "run" / "voice_tuning" / "model.safetensors"
+    stamp = tuned.stat().st_mtime - 10  # assembled before the encoder heard more voices
+    os.utime(out, (stamp, stamp))
+    main(CONFIG, overrides=overrides)
+    assert "stage assemble: already done" not in capsys.readouterr().out
+    assert out.stat().st_mtime >= tuned.stat().st_mtime
 
 
 def test_tokenize_command_prints_interleaved_ids(trained, tmp_path):

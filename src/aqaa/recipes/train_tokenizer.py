@@ -4,6 +4,9 @@ Stages, each resumable and skipped when already done:
   cache       log-mel, phones, F0/voicing/energy of the corpus splits  → RUN/cache/{split}.safetensors
   linguistic  CTC phone recogniser on 60 ms frames                      → RUN/linguistic/
   kmeans      1024 centroids of its features                            → RUN/linguistic_codebook.safetensors
+  voice_cache the corpus's answers spoken in `voices.voices` (optional)  → RUN/cache/voices.safetensors
+  voice_tuning the linguistic encoder fine-tuned on them, its features on → RUN/voice_tuning/
+              its own training data held in place (so are their codes)
   semantic    25 Hz encoder + VQ, trained to rebuild mel, pitch, energy → RUN/semantic/
   assemble    the tokenizer (both streams) and its codebook report      → OUT/ (from_pretrained-able)
 The linguistic and semantic stages are independent: two processes may run them at once (`--stage`).
@@ -21,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 from aqaa.checkpoint import round_through, save_tensors, storage_dtype, write_json
-from aqaa.codec.data import FeatureCache, batches, build_cache, collate
+from aqaa.codec.data import FeatureCache, VoiceDataConfig, batches, build_answer_voices, build_cache, collate
 from aqaa.codec.evaluate import alignment_errors, codebook_usage, encode_cache
 from aqaa.codec.kmeans import kmeans
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
@@ -48,6 +51,17 @@ class KMeansConfig:
 
 
 @dataclass
+class VoiceTuningConfig:
+    """Fine-tune the linguistic encoder on `voices` (the answers re-spoken in other voices; the encoder memorises
+    the corpus's few hundred questions per other voice and misnames a quarter or more of the phones of their new
+    sentences) while holding its features on its own training data, so the codes that the LM and the vocoder
+    learned stay."""
+
+    hold_weight: float = 1.0  # on the relative squared change of the features of the tokenizer's training data
+    training: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
 class RecipeConfig:
     corpus: str = "corpora/default"
     run_dir: str = "runs/tokenizer/default"
@@ -58,6 +72,8 @@ class RecipeConfig:
     linguistic_training: TrainConfig = field(default_factory=TrainConfig)
     kmeans: KMeansConfig = field(default_factory=KMeansConfig)
     semantic_training: TrainConfig = field(default_factory=TrainConfig)
+    voices: VoiceDataConfig = field(default_factory=VoiceDataConfig)
+    voice_tuning: VoiceTuningConfig = field(default_factory=VoiceTuningConfig)
     validation_utterances: int = 64
     alignment_calibration_texts: int = 40
     save_dtype: str = "float32"  # float16 halves the shipped file; the model is measured as stored
@@ -134,6 +150,62 @@ def stage_kmeans(config: RecipeConfig) -> None:
     save_tensors(Path(config.run_dir) / "linguistic_codebook.safetensors", {"centroids": centroids})
 
 
+def stage_voice_cache(config: RecipeConfig) -> None:
+    answers = [m["text"] for m in FeatureCache(_cache_path(config, "train")).meta if m["side"] == "answer"]
+    build_answer_voices(config.voices, answers, _cache_path(config, "voices"), config.tokenizer.linguistic.mel,
+                        config.cache.workers)
+
+
+def _masked_relative_change(new: torch.Tensor, old: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean squared change of [B, T, D] features over the first `lengths` frames, relative to their mean square."""
+    mask = (torch.arange(old.shape[1])[None] < lengths[:, None]).unsqueeze(-1).float()
+    return ((new - old) ** 2 * mask).sum() / (old ** 2 * mask).sum().clamp(min=1e-8)
+
+
+def stage_voice_tuning(config: RecipeConfig) -> None:
+    v, t = config.voice_tuning, config.voice_tuning.training
+    k = config.tokenizer.linguistic.encoder.frames_per_token
+    train_cache = FeatureCache(_cache_path(config, "train"))
+    voice_cache = FeatureCache(_cache_path(config, "voices"))
+    model = AudioTokenizer(config.tokenizer).linguistic
+    model.load_state_dict(load_file(str(Path(config.run_dir) / "linguistic" / "model.safetensors")))
+    reference = AudioTokenizer(config.tokenizer).linguistic.encoder
+    reference.load_state_dict(model.encoder.state_dict())
+    reference.requires_grad_(False)
+
+    def epoch_batches(epoch: int) -> list[tuple[list[int], list[int]]]:
+        # Half of each batch is new voices, half the tokenizer's own data (whose features are held).
+        new = batches(voice_cache, t.max_frames // 2, t.seed, epoch)
+        own = batches(train_cache, t.max_frames // 2, t.seed, epoch)
+        return [(own[i % len(own)], ix) for i, ix in enumerate(new)]
+
+    def make_batch(pair: tuple[list[int], list[int]]) -> dict[str, torch.Tensor]:
+        own, new = collate(train_cache, pair[0], k), collate(voice_cache, pair[1], k)
+        with torch.no_grad():
+            held, _ = reference(own["mel"])
+        return {**{f"own_{key}": value for key, value in own.items()},
+                **{f"new_{key}": value for key, value in new.items()}, "held": held}
+
+    def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        ctc = 0.5 * sum(model.compute_loss(b[f"{s}_mel"], b[f"{s}_mel_lengths"], b[f"{s}_phones"],
+                                           b[f"{s}_phone_lengths"]) for s in ("own", "new"))
+        features, _ = model.encoder(b["own_mel"])
+        hold = _masked_relative_change(features, b["held"], b["own_mel_lengths"] // k)
+        return {"loss": ctc + v.hold_weight * hold, "ctc": ctc, "hold": hold}
+
+    val = _validation(FeatureCache(_cache_path(config, "validation")), config, k)
+
+    def evaluate() -> dict[str, float]:
+        return {"ctc": sum(float(model.compute_loss(b["mel"], b["mel_lengths"], b["phones"], b["phone_lengths"]))
+                           for b in val) / len(val)}
+
+    train(model, loss_of, epoch_batches, make_batch, t, config.run_dir, "voice_tuning", evaluate)
+
+
+def _linguistic_weights(config: RecipeConfig) -> Path:
+    return Path(config.run_dir) / ("voice_tuning" if config.voices.voices else "linguistic") / "model.safetensors"
+
+
 def stage_semantic(config: RecipeConfig) -> None:
     keys = ("mel", "mel_lengths", "log_f0", "voiced", "log_energy")
     _train_stream(config, "semantic", lambda model, b: model.compute_loss(*(b[key] for key in keys)))
@@ -142,7 +214,7 @@ def stage_semantic(config: RecipeConfig) -> None:
 def stage_assemble(config: RecipeConfig) -> None:
     tokenizer = AudioTokenizer(config.tokenizer)
     run = Path(config.run_dir)
-    tokenizer.linguistic.load_state_dict(load_file(str(run / "linguistic" / "model.safetensors")))
+    tokenizer.linguistic.load_state_dict(load_file(str(_linguistic_weights(config))))
     tokenizer.linguistic.set_codebook(load_file(str(run / "linguistic_codebook.safetensors"))["centroids"])
     tokenizer.semantic.load_state_dict(load_file(str(run / "semantic" / "model.safetensors")))
     dtype = storage_dtype(config.save_dtype)
@@ -166,17 +238,25 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
     run = Path(config.run_dir)
     if stage == "cache":
         return all(_cache_path(config, s).is_file() for s in ("train", "validation", "test"))
-    if stage in ("linguistic", "semantic"):
-        training = getattr(config, f"{stage}_training")
+    if stage in ("voice_cache", "voice_tuning") and not config.voices.voices:
+        return True
+    if stage == "voice_cache":
+        return _cache_path(config, "voices").is_file()
+    if stage in ("linguistic", "semantic", "voice_tuning"):
+        training = config.voice_tuning.training if stage == "voice_tuning" else getattr(config, f"{stage}_training")
         state = run / stage / "state.json"
         return state.is_file() and json.loads(state.read_text())["step"] >= training.steps
     if stage == "kmeans":
         return (run / "linguistic_codebook.safetensors").is_file()
-    return (Path(config.out) / "model.safetensors").is_file()
+    # assembled, and not older than what it is made of (a run that since tuned on more voices must reassemble)
+    out = Path(config.out) / "model.safetensors"
+    parts = [_linguistic_weights(config), run / "linguistic_codebook.safetensors", run / "semantic" / "model.safetensors"]
+    return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in parts if p.is_file())
 
 
 RUNNERS = {"cache": stage_cache, "linguistic": stage_linguistic, "kmeans": stage_kmeans,
-           "semantic": stage_semantic, "assemble": stage_assemble}
+           "voice_cache": stage_voice_cache, "voice_tuning": stage_voice_tuning, "semantic": stage_semantic,
+           "assemble": stage_assemble}
 
 
 def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
