@@ -155,7 +155,8 @@ def train_lm(
 def train_vocoder(
     config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/vocoder/default.yaml")],
     stage: Annotated[list[str] | None, typer.Option(
-        help="Run only these stages (cache, mel2wav, codes, flow, assemble); default: every unfinished one")
+        help="Run only these stages (cache, voice_cache, mel2wav, codes, flow, assemble); default: every "
+             "unfinished one")
     ] = None,
 ) -> None:
     """Train the vocoder: mel → waveform network, then token → mel flow matching on the tokenizer's codes."""

@@ -93,3 +93,25 @@ def test_eval_reports_every_figure(trained, capsys):
     assert all(0 <= v["resynth_wer"] and 0 <= v["prior_wer"] and v["n"] == 1 for v in report["clean_voices"].values())
     assert all(0 <= v["phone_error_rate"]["codes"] and 0 <= v["crude_codec_wer"] for v in report["clean_voices"].values())
     assert json.loads((root / "report.json").read_text())["answers"] == report["answers"] == 1
+
+
+def test_a_second_leg_fine_tunes_the_flow_on_a_new_tokenizers_codes_with_more_voices(trained, tmp_path):
+    root, overrides = trained
+    (tmp_path / "run").mkdir()
+    shutil.copytree(root / "run" / "cache", tmp_path / "run" / "cache")
+    shutil.copytree(root / "run" / "mel2wav", tmp_path / "run" / "mel2wav")
+    tiny_tokenizer(seed=1).save(tmp_path / "tokenizer")  # other weights: every copied codes cache is stale
+    leg = {**overrides, "tokenizer": str(tmp_path / "tokenizer"), "run_dir": str(tmp_path / "run"),
+           "out": str(tmp_path / "vocoder"), "flow_init": str(root / "vocoder"),
+           "voices": {"voices": ["flite:slt"], "sentences_per_voice": 3}}
+    main(CONFIG, overrides=leg)
+    voices = json.loads((tmp_path / "run" / "cache" / "voices.json").read_text())["utterances"]
+    assert len(voices) == 3 and {u["voice"] for u in voices} == {"flite:slt"}
+    fingerprints = {json.loads((tmp_path / "run" / "cache" / f"{s}_codes.json").read_text())["tokenizer_sha256"]
+                    for s in ("train", "validation", "test", "voices")}
+    old = json.loads((root / "run" / "cache" / "train_codes.json").read_text())["tokenizer_sha256"]
+    assert len(fingerprints) == 1 and old not in fingerprints
+    first = [json.loads((run / "flow" / "log.jsonl").read_text().splitlines()[0]) for run in (root / "run", tmp_path / "run")]
+    assert first[1]["loss"] < first[0]["loss"]  # it starts where the first leg ended, not from scratch
+    with pytest.raises(ValueError, match="flow_init"):
+        main(CONFIG, stages=["flow"], overrides={**leg, "flow": {"estimator": {"channels": 8}}})

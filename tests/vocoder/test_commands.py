@@ -93,3 +93,20 @@ def test_a_vocoder_refuses_another_tokenizers_codes(models):
     config.semantic.codebook_size = 64
     with pytest.raises(ValueError, match="semantic_codebook: vocoder 32, tokenizer 64"):
         check_tokenizer(Vocoder.from_pretrained(models / "vocoder"), AudioTokenizer(config))
+
+
+def test_a_vocoder_warns_when_paired_with_other_weights_than_it_learned_codes_from(models):
+    import warnings
+
+    from aqaa.checkpoint import state_fingerprint
+    from aqaa.vocoder import Vocoder
+
+    vocoder = Vocoder.from_pretrained(models / "vocoder")
+    tokenizer = tiny_tokenizer()
+    check_tokenizer(vocoder, tokenizer)  # trained on no recorded tokenizer: nothing to compare
+    vocoder.config.tokenizer_sha256 = state_fingerprint(tokenizer.state_dict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_tokenizer(vocoder, tokenizer)  # its own tokenizer: silent
+    with pytest.warns(UserWarning, match="other tokenizer weights"):
+        check_tokenizer(vocoder, tiny_tokenizer(seed=1))

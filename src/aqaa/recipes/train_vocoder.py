@@ -2,11 +2,13 @@
 
 Stages, each resumable and skipped when already done:
   cache     waveform + log-mel of the corpus splits               → RUN/cache/{split}.safetensors
+  voice_cache the train answers spoken in `voices.voices` (optional) → RUN/cache/voices.safetensors
   mel2wav   mel → waveform network on random crops (no tokens)      → RUN/mel2wav/
   codes     the frozen tokenizer's codes of the cached audio        → RUN/cache/{split}_codes.safetensors
-  flow      token → mel flow matching on (codes, mel) pairs         → RUN/flow/
+  flow      token → mel flow matching on (codes, mel) pairs         → RUN/flow/ (train + voices)
   assemble  the vocoder (both models + the token layout)            → OUT/ (from_pretrained-able)
-cache and mel2wav need no tokenizer, so they can run before one exists (`--stage cache --stage mel2wav`).
+cache, voice_cache and mel2wav need no tokenizer, so they can run before one exists
+(`--stage cache --stage voice_cache --stage mel2wav`).
 
 Training audio is both sides of the corpus: the answers (one assistant voice, the voice the LM speaks in) and
 the questions (every flite and espeak-ng voice, with noise and rooms), so that the learned path also renders
@@ -24,14 +26,22 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from aqaa.checkpoint import round_through, storage_dtype
-from aqaa.codec.data import FeatureCache, batches
+from aqaa.checkpoint import round_through, state_fingerprint, storage_dtype
+from aqaa.codec.data import CacheUnion, FeatureCache, VoiceDataConfig, batches, build_answer_voices
 from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict, load_yaml, to_dict
 from aqaa.recipes.stages import run_stages
 from aqaa.trainer import TrainConfig, train
-from aqaa.vocoder.data import build_audio_cache, build_codes_cache, crop, flow_batch, segments, silence_level
+from aqaa.vocoder.data import (
+    audio_features,
+    build_audio_cache,
+    build_codes_cache,
+    crop,
+    flow_batch,
+    segments,
+    silence_level,
+)
 from aqaa.vocoder.discriminator import Discriminator, DiscriminatorConfig, adversarial_losses
 from aqaa.vocoder.flow import FlowConfig, TokenToMel
 from aqaa.vocoder.layout import TokenLayout
@@ -68,6 +78,7 @@ class RecipeConfig:
     out: str = "models/vocoder"
     threads: int = 2
     cache: CacheConfig = field(default_factory=CacheConfig)
+    voices: VoiceDataConfig = field(default_factory=VoiceDataConfig)  # more flow training data in other voices
     mel: MelConfig = field(default_factory=MelConfig)
     mel2wav: Mel2WavConfig = field(default_factory=Mel2WavConfig)
     mel2wav_loss: Mel2WavLossConfig = field(default_factory=Mel2WavLossConfig)
@@ -76,6 +87,9 @@ class RecipeConfig:
     mel2wav_training: TrainConfig = field(default_factory=TrainConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     flow_training: TrainConfig = field(default_factory=TrainConfig)
+    # A trained vocoder (directory) whose flow the flow stage starts from: a fine-tune onto a changed tokenizer's
+    # codes instead of training from scratch. None: start from scratch.
+    flow_init: str | None = None
     validation_utterances: int = 32
     save_dtype: str = "float32"  # float16 halves the shipped file (the evaluation then measures it as stored)
 
@@ -149,18 +163,39 @@ def stage_mel2wav(config: RecipeConfig) -> None:
           "mel2wav", evaluate)
 
 
+def stage_voice_cache(config: RecipeConfig) -> None:
+    answers = [m["text"] for m in FeatureCache(cache_path(config, "train")).meta if m["side"] == "answer"]
+    build_answer_voices(config.voices, answers, cache_path(config, "voices"), config.mel, config.cache.workers,
+                        featurize=audio_features)
+
+
+def _code_splits(config: RecipeConfig) -> tuple[str, ...]:
+    return SPLITS + (("voices",) if config.voices.voices else ())
+
+
 def _tokenizer_layout(config: RecipeConfig) -> tuple[AudioTokenizer, TokenLayout]:
     tokenizer = AudioTokenizer.from_pretrained(config.tokenizer)
     return tokenizer, TokenLayout.from_tokenizer(tokenizer.config, config.streams)
 
 
+def _stale_code_splits(config: RecipeConfig, tokenizer: AudioTokenizer) -> list[str]:
+    """Splits without codes, or with codes of other weights than `tokenizer`'s (a retrained tokenizer)."""
+    fingerprint = state_fingerprint(tokenizer.state_dict())
+    stale = []
+    for split in _code_splits(config):
+        info = cache_path(config, split, codes=True).with_suffix(".json")
+        if not (cache_path(config, split, codes=True).is_file() and info.is_file()
+                and json.loads(info.read_text()).get("tokenizer_sha256") == fingerprint):
+            stale.append(split)
+    return stale
+
+
 def stage_codes(config: RecipeConfig) -> None:
     tokenizer, layout = _tokenizer_layout(config)
     VocoderConfig(tokens=layout, mel=config.mel, flow=config.flow, mel2wav=config.mel2wav)  # fails early if unfit
-    for split in SPLITS:
-        if not cache_path(config, split, codes=True).is_file():
-            build_codes_cache(FeatureCache(cache_path(config, split)), tokenizer, layout,
-                              cache_path(config, split, codes=True))
+    for split in _stale_code_splits(config, tokenizer):
+        build_codes_cache(FeatureCache(cache_path(config, split)), tokenizer, layout,
+                          cache_path(config, split, codes=True))
 
 
 def cached_layout(config: RecipeConfig) -> TokenLayout:
@@ -172,9 +207,17 @@ def cached_layout(config: RecipeConfig) -> TokenLayout:
 
 def stage_flow(config: RecipeConfig) -> None:
     layout = cached_layout(config)
-    audio, codes = FeatureCache(cache_path(config, "train")), FeatureCache(cache_path(config, "train", True))
+    train_audio = FeatureCache(cache_path(config, "train"))
+    splits = ("train", "voices") if config.voices.voices else ("train",)
+    audio = CacheUnion([FeatureCache(cache_path(config, s)) for s in splits])
+    codes = CacheUnion([FeatureCache(cache_path(config, s, True)) for s in splits])
     model = TokenToMel(layout, config.mel.n_mels, config.flow)
-    model.set_normalization(*audio.mel_stats())
+    model.set_normalization(*train_audio.mel_stats())
+    if config.flow_init is not None:
+        start = Vocoder.from_pretrained(config.flow_init)
+        if to_dict(start.layout) != to_dict(layout) or to_dict(start.config.flow) != to_dict(config.flow):
+            raise ValueError(f"flow_init {config.flow_init} has another token layout or flow config than this recipe")
+        model.load_state_dict(start.flow.state_dict())
     val_audio = FeatureCache(cache_path(config, "validation"))
     val_codes = FeatureCache(cache_path(config, "validation", True))
     n = min(len(val_audio), config.validation_utterances)
@@ -198,8 +241,9 @@ def stage_flow(config: RecipeConfig) -> None:
 
 
 def stage_assemble(config: RecipeConfig) -> None:
+    codes_info = json.loads(cache_path(config, "train", codes=True).with_suffix(".json").read_text())
     vocoder = Vocoder(VocoderConfig(tokens=cached_layout(config), mel=config.mel, flow=config.flow,
-                                    mel2wav=config.mel2wav))
+                                    mel2wav=config.mel2wav, tokenizer_sha256=codes_info.get("tokenizer_sha256")))
     vocoder.flow.load_state_dict(load_file(str(_trained_weights(config, "flow"))))
     trained = load_file(str(_trained_weights(config, "mel2wav")))  # a Mel2WavPair: keep the generator
     vocoder.mel2wav.load_state_dict({k.removeprefix("generator."): v for k, v in trained.items()
@@ -228,8 +272,10 @@ def _trained(config: RecipeConfig, name: str) -> bool:
 def stage_done(config: RecipeConfig, stage: str) -> bool:
     if stage == "cache":
         return all(cache_path(config, s).is_file() for s in SPLITS)
+    if stage == "voice_cache":
+        return not config.voices.voices or cache_path(config, "voices").is_file()
     if stage == "codes":
-        return all(cache_path(config, s, codes=True).is_file() for s in SPLITS)
+        return not _stale_code_splits(config, _tokenizer_layout(config)[0])
     if stage in ("mel2wav", "flow"):
         return _trained(config, stage)
     # assembled, and not older than either trained model (a resumed run with more steps must reassemble)
@@ -238,8 +284,8 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
     return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in trained if p.is_file())
 
 
-RUNNERS = {"cache": stage_cache, "mel2wav": stage_mel2wav, "codes": stage_codes, "flow": stage_flow,
-           "assemble": stage_assemble}
+RUNNERS = {"cache": stage_cache, "voice_cache": stage_voice_cache, "mel2wav": stage_mel2wav, "codes": stage_codes,
+           "flow": stage_flow, "assemble": stage_assemble}
 
 
 def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:

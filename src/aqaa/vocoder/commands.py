@@ -2,8 +2,8 @@
 
 - `read_tokens(path, layout)`: a TOKENS.json as `aqaa tokenize --json` prints it (keys `linguistic` and
   `semantic`, or interleaved audio-only `ids`) → `Codes`, with errors that name the file and the problem;
-- `check_tokenizer(vocoder, tokenizer)`: the vocoder was trained on this tokenizer's codes (same codebooks, same
-  frame arithmetic), or a clear error;
+- `check_tokenizer(vocoder, tokenizer)`: the vocoder reads this tokenizer's codes (same codebooks, same frame
+  arithmetic), or a clear error; a warning when it learned them from other tokenizer weights;
 - `resynthesize(...)`: waveform → codes → waveform, the codec's round trip.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aqaa.checkpoint import state_fingerprint
 from aqaa.codec.interleave import deinterleave
 from aqaa.codec.tokenizer import AudioTokenizer, Codes
 from aqaa.vocoder.layout import CodesError, TokenLayout
@@ -66,12 +68,17 @@ def read_tokens(path: str | Path, layout: TokenLayout) -> Codes:
 
 
 def check_tokenizer(vocoder: Vocoder, tokenizer: AudioTokenizer) -> None:
-    """Raise ValueError unless the vocoder reads this tokenizer's codes."""
+    """Raise ValueError unless the vocoder reads this tokenizer's codes; warn when it was trained on the codes of
+    other weights of the same shape (a retrained tokenizer: its codes mean other sounds)."""
     expected = TokenLayout.from_tokenizer(tokenizer.config, vocoder.layout.streams)
     differ = {k: (v, getattr(expected, k)) for k, v in asdict(vocoder.layout).items() if getattr(expected, k) != v}
     if differ:
         detail = ", ".join(f"{k}: vocoder {a}, tokenizer {b}" for k, (a, b) in differ.items())
         raise ValueError(f"this vocoder was trained on another tokenizer's codes ({detail})")
+    trained_on = vocoder.config.tokenizer_sha256
+    if trained_on is not None and trained_on != state_fingerprint(tokenizer.state_dict()):
+        warnings.warn(f"this vocoder was trained on the codes of other tokenizer weights (sha256 {trained_on[:12]}…): "
+                      "pair it with the tokenizer it was trained with", stacklevel=2)
 
 
 def resynthesize(wav: np.ndarray, tokenizer: AudioTokenizer, vocoder: Vocoder, steps: int | None = None,

@@ -23,8 +23,8 @@ import torch
 from tqdm import tqdm
 
 from aqaa.audio import decode_audio_bytes, resample
-from aqaa.checkpoint import save_ragged
-from aqaa.codec.data import FeatureCache
+from aqaa.checkpoint import save_ragged, state_fingerprint
+from aqaa.codec.data import CacheUnion, FeatureCache
 from aqaa.codec.mel import LogMel, MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import to_dict
@@ -42,6 +42,13 @@ class _Job:
     max_examples: int | None
 
 
+def audio_features(wav: np.ndarray, text: str, mel: MelConfig, frontend: LogMel) -> dict[str, np.ndarray]:
+    """One utterance's cached arrays: the waveform as int16 and its log-mel as float16 (`text` is not needed)."""
+    with torch.inference_mode():
+        log_mel = frontend(torch.from_numpy(wav)[None])[0].numpy()
+    return {"wav": np.round(np.clip(wav, -1, 1) * 32767).astype(np.int16), "mel": log_mel.astype(np.float16)}
+
+
 def _process_shard(job: _Job) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, Any]]]:
     torch.set_num_threads(1)
     frontend = LogMel(job.mel)
@@ -53,10 +60,9 @@ def _process_shard(job: _Job) -> tuple[list[np.ndarray], list[np.ndarray], list[
             wav, sr = decode_audio_bytes(row[f"{side}_audio"]["bytes"])
             if sr != job.mel.sample_rate:
                 wav = resample(wav, sr, job.mel.sample_rate)
-            with torch.inference_mode():
-                mel = frontend(torch.from_numpy(wav)[None])[0].numpy()
-            wavs.append(np.round(np.clip(wav, -1, 1) * 32767).astype(np.int16))
-            mels.append(mel.astype(np.float16))
+            features = audio_features(wav, row[f"{side}_text"], job.mel, frontend)
+            wavs.append(features["wav"])
+            mels.append(features["mel"])
             meta.append({"id": row["id"], "side": side, "family": row["family"], "text": row[f"{side}_text"],
                          "voice": row[f"{side}_voice"], "style": row[f"{side}_style"],
                          "seconds": len(wav) / job.mel.sample_rate})
@@ -97,14 +103,15 @@ def wav_of(cache: FeatureCache, i: int) -> torch.Tensor:
 @torch.inference_mode()
 def build_codes_cache(audio: FeatureCache, tokenizer: AudioTokenizer, layout: TokenLayout, out: str | Path,
                       progress: bool = True) -> Path:
-    """Encode every utterance of an audio cache with the frozen tokenizer."""
+    """Encode every utterance of an audio cache with the frozen tokenizer (its fingerprint is kept with them)."""
     linguistic, semantic = [], []
     for i in tqdm(range(len(audio)), desc="codes", unit="utt", disable=not progress):
         codes = tokenizer.encode(wav_of(audio, i))
         linguistic.append(codes.linguistic.numpy())
         semantic.append(codes.semantic.numpy())
     return save_ragged(Path(out), {"linguistic": linguistic, "semantic": semantic},
-                       {"layout": to_dict(layout), "utterances": audio.meta})
+                       {"layout": to_dict(layout), "tokenizer_sha256": state_fingerprint(tokenizer.state_dict()),
+                       "utterances": audio.meta})
 
 
 def silence_level(mel: MelConfig) -> float:
@@ -115,7 +122,7 @@ def silence_level(mel: MelConfig) -> float:
 def segments(cache: FeatureCache, count: int, seed: int, epoch: int, frames: int) -> list[list[tuple[int, int]]]:
     """One random crop start per utterance per epoch, shuffled, in batches of `count` (utterance, first frame)."""
     rng = np.random.default_rng(seed + 1000 * epoch)
-    lengths = np.diff(cache.tensors["mel_offsets"].numpy())
+    lengths = cache.lengths("mel")
     order = rng.permutation(len(cache))
     starts = [int(rng.integers(0, max(1, lengths[i] - frames + 1))) for i in order]
     pairs = list(zip(order.tolist(), starts, strict=True))
@@ -137,7 +144,7 @@ def crop(cache: FeatureCache, plan: list[tuple[int, int]], frames: int, left: in
     return {"mel": torch.stack(mels), "wav": torch.stack(wavs)}
 
 
-def flow_batch(audio: FeatureCache, codes: FeatureCache, layout: TokenLayout,
+def flow_batch(audio: FeatureCache | CacheUnion, codes: FeatureCache | CacheUnion, layout: TokenLayout,
                indices: list[int]) -> dict[str, torch.Tensor]:
     """Padded codes [B, T_l], [B, T_s], frame counts [B], log-mel [B, T, n_mels] of whole utterances."""
     ling = [codes.get("linguistic", i) for i in indices]

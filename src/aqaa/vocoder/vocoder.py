@@ -36,6 +36,7 @@ class VocoderConfig:
     mel: MelConfig = field(default_factory=MelConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     mel2wav: Mel2WavConfig = field(default_factory=Mel2WavConfig)
+    tokenizer_sha256: str | None = None  # the weights whose codes the flow learned (`checkpoint.state_fingerprint`)
 
     def __post_init__(self) -> None:
         if (self.mel.sample_rate, self.mel.hop) != (self.tokens.sample_rate, self.tokens.hop):
