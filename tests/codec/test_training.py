@@ -134,3 +134,15 @@ def test_frame_targets_follow_pitch_and_level():
     assert voiced[10:90].mean() > 0.95
     assert np.median(f0[voiced > 0]) == pytest.approx(np.log2(200 / 120), abs=0.02)
     assert np.median(energy) == pytest.approx(np.log10(0.3 / np.sqrt(2)), abs=0.05)
+
+
+def test_straight_through_codes_pass_the_gradient_to_the_features():
+    model = LinguisticModel(tiny_config().linguistic)
+    centroids = torch.randn(16, 32)
+    model.set_codebook(centroids)
+    feats = (centroids[[3, 7, 3]] + 0.01 * torch.randn(3, 32)).requires_grad_(True)
+    quantized, commitment = model.straight_through(feats)
+    assert torch.allclose(quantized, centroids[[3, 7, 3]]) and 0 < commitment.item() < 1e-3
+    quantized.sum().backward()
+    assert torch.equal(feats.grad, torch.ones(3, 32))  # the identity: the code's loss reaches the encoder
+    assert float(model.straight_through(centroids[:4])[1]) == 0.0

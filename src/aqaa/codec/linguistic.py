@@ -48,11 +48,21 @@ class LinguisticModel(nn.Module):
                      target_lengths: torch.Tensor) -> torch.Tensor:
         """CTC loss; mel [B, T_mel, n_mels] padded, targets [B, L] padded phone ids."""
         feats, _ = self.encoder(mel)
+        return self.ctc_loss(feats, mel_lengths, targets, target_lengths)
+
+    def ctc_loss(self, feats: torch.Tensor, mel_lengths: torch.Tensor, targets: torch.Tensor,
+                 target_lengths: torch.Tensor) -> torch.Tensor:
+        """CTC loss of encoder features [B, T, C] of mel frames `mel_lengths`."""
         log_probs = self.ctc_log_probs(feats)
-        k = self.config.encoder.frames_per_token
-        in_lengths = (mel_lengths // k) * self.config.ctc_slots
+        in_lengths = (mel_lengths // self.config.encoder.frames_per_token) * self.config.ctc_slots
         return nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, in_lengths, target_lengths,
                                       blank=0, reduction="mean", zero_infinity=True)
+
+    def straight_through(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features [..., C] replaced by their nearest centroids, with the gradient passed straight through to the
+        features, and the commitment: their mean squared distance to those centroids relative to the centroids'."""
+        q = self.centroids[self.quantize(feats.detach())]
+        return feats + (q - feats).detach(), ((feats - q) ** 2).mean() / (q ** 2).mean().clamp(min=1e-8)
 
     def set_codebook(self, centroids: torch.Tensor) -> None:
         self.centroids.copy_(centroids)

@@ -58,6 +58,10 @@ class VoiceTuningConfig:
     learned stay."""
 
     hold_weight: float = 1.0  # on the relative squared change of the features of the tokenizer's training data
+    # On CTC read through the codes (each new-voice feature replaced by its nearest centroid, gradient straight
+    # through) plus the commitment to those centroids; with it the CTC head is frozen, so the features must move to
+    # the centroids that already mean their phones. 0: off (the release).
+    code_weight: float = 0.0
     training: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -169,6 +173,9 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
     voice_cache = FeatureCache(_cache_path(config, "voices"))
     model = AudioTokenizer(config.tokenizer).linguistic
     model.load_state_dict(load_file(str(Path(config.run_dir) / "linguistic" / "model.safetensors")))
+    if v.code_weight > 0:
+        model.set_codebook(load_file(str(Path(config.run_dir) / "linguistic_codebook.safetensors"))["centroids"])
+        model.ctc_head.requires_grad_(False)
     reference = AudioTokenizer(config.tokenizer).linguistic.encoder
     reference.load_state_dict(model.encoder.state_dict())
     reference.requires_grad_(False)
@@ -187,11 +194,17 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
                 **{f"new_{key}": value for key, value in new.items()}, "held": held}
 
     def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        ctc = 0.5 * sum(model.compute_loss(b[f"{s}_mel"], b[f"{s}_mel_lengths"], b[f"{s}_phones"],
-                                           b[f"{s}_phone_lengths"]) for s in ("own", "new"))
-        features, _ = model.encoder(b["own_mel"])
-        hold = _masked_relative_change(features, b["held"], b["own_mel_lengths"] // k)
-        return {"loss": ctc + v.hold_weight * hold, "ctc": ctc, "hold": hold}
+        features = {s: model.encoder(b[f"{s}_mel"])[0] for s in ("own", "new")}
+        ctc = 0.5 * sum(model.ctc_loss(features[s], b[f"{s}_mel_lengths"], b[f"{s}_phones"], b[f"{s}_phone_lengths"])
+                        for s in ("own", "new"))
+        hold = _masked_relative_change(features["own"], b["held"], b["own_mel_lengths"] // k)
+        losses = {"ctc": ctc, "hold": hold}
+        loss = ctc + v.hold_weight * hold
+        if v.code_weight > 0:
+            quantized, losses["commitment"] = model.straight_through(features["new"])
+            losses["code_ctc"] = model.ctc_loss(quantized, b["new_mel_lengths"], b["new_phones"], b["new_phone_lengths"])
+            loss = loss + v.code_weight * (losses["code_ctc"] + losses["commitment"])
+        return {"loss": loss, **losses}
 
     val = _validation(FeatureCache(_cache_path(config, "validation")), config, k)
 
