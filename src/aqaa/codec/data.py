@@ -204,15 +204,20 @@ def build_answer_voices(config: VoiceDataConfig, answers: list[str], out: str | 
     return build_voice_cache(texts, out, mel, config.rate_range, config.pitch_range, config.seed, workers, featurize)
 
 
+def cache_meta(path: str | Path) -> list[dict[str, Any]]:
+    """The per-utterance metadata of a cache, without reading its arrays."""
+    path = Path(path).with_suffix(".safetensors")
+    if not path.is_file():
+        raise FileNotFoundError(f"feature cache not found: {path} (build it with the tokenizer recipe)")
+    return json.loads(path.with_suffix(".json").read_text())["utterances"]
+
+
 class FeatureCache:
     """Random access to a cache written by `build_cache`."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path).with_suffix(".safetensors")
-        if not path.is_file():
-            raise FileNotFoundError(f"feature cache not found: {path} (build it with the tokenizer recipe)")
-        self.tensors = load_file(str(path))
-        self.meta: list[dict[str, Any]] = json.loads(path.with_suffix(".json").read_text())["utterances"]
+        self.meta: list[dict[str, Any]] = cache_meta(path)
+        self.tensors = load_file(str(Path(path).with_suffix(".safetensors")))
 
     def __len__(self) -> int:
         return len(self.meta)

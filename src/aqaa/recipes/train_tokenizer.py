@@ -24,7 +24,15 @@ import torch
 from safetensors.torch import load_file
 
 from aqaa.checkpoint import round_through, save_tensors, storage_dtype, write_json
-from aqaa.codec.data import FeatureCache, VoiceDataConfig, batches, build_answer_voices, build_cache, collate
+from aqaa.codec.data import (
+    FeatureCache,
+    VoiceDataConfig,
+    batches,
+    build_answer_voices,
+    build_cache,
+    cache_meta,
+    collate,
+)
 from aqaa.codec.evaluate import alignment_errors, codebook_usage, encode_cache
 from aqaa.codec.kmeans import kmeans
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
@@ -155,7 +163,7 @@ def stage_kmeans(config: RecipeConfig) -> None:
 
 
 def stage_voice_cache(config: RecipeConfig) -> None:
-    answers = [m["text"] for m in FeatureCache(_cache_path(config, "train")).meta if m["side"] == "answer"]
+    answers = [m["text"] for m in cache_meta(_cache_path(config, "train")) if m["side"] == "answer"]
     build_answer_voices(config.voices, answers, _cache_path(config, "voices"), config.tokenizer.linguistic.mel,
                         config.cache.workers)
 

@@ -27,7 +27,14 @@ from safetensors.torch import load_file
 from torch import nn
 
 from aqaa.checkpoint import round_through, state_fingerprint, storage_dtype
-from aqaa.codec.data import CacheUnion, FeatureCache, VoiceDataConfig, batches, build_answer_voices
+from aqaa.codec.data import (
+    CacheUnion,
+    FeatureCache,
+    VoiceDataConfig,
+    batches,
+    build_answer_voices,
+    cache_meta,
+)
 from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict, load_yaml, to_dict
@@ -164,7 +171,7 @@ def stage_mel2wav(config: RecipeConfig) -> None:
 
 
 def stage_voice_cache(config: RecipeConfig) -> None:
-    answers = [m["text"] for m in FeatureCache(cache_path(config, "train")).meta if m["side"] == "answer"]
+    answers = [m["text"] for m in cache_meta(cache_path(config, "train")) if m["side"] == "answer"]
     build_answer_voices(config.voices, answers, cache_path(config, "voices"), config.mel, config.cache.workers,
                         featurize=audio_features)
 
@@ -207,12 +214,12 @@ def cached_layout(config: RecipeConfig) -> TokenLayout:
 
 def stage_flow(config: RecipeConfig) -> None:
     layout = cached_layout(config)
-    train_audio = FeatureCache(cache_path(config, "train"))
     splits = ("train", "voices") if config.voices.voices else ("train",)
-    audio = CacheUnion([FeatureCache(cache_path(config, s)) for s in splits])
+    audio_caches = [FeatureCache(cache_path(config, s)) for s in splits]
+    audio = CacheUnion(audio_caches)
     codes = CacheUnion([FeatureCache(cache_path(config, s, True)) for s in splits])
     model = TokenToMel(layout, config.mel.n_mels, config.flow)
-    model.set_normalization(*train_audio.mel_stats())
+    model.set_normalization(*audio_caches[0].mel_stats())  # the corpus audio's statistics
     if config.flow_init is not None:
         start = Vocoder.from_pretrained(config.flow_init)
         if to_dict(start.layout) != to_dict(layout) or to_dict(start.config.flow) != to_dict(config.flow):
