@@ -48,6 +48,11 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 Batch = dict[str, torch.Tensor]
 
 
+def trained_weights(run_dir: str | Path, name: str) -> Path:
+    """Where `train(..., run_dir, name)` keeps the model's latest weights."""
+    return Path(run_dir) / name / "model.safetensors"
+
+
 def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Tensor]],
           epoch_batches: Callable[[int], list[Any]], make_batch: Callable[[Any], Batch], config: TrainConfig,
           run_dir: str | Path, name: str, evaluate: Callable[[], dict[str, float]] | None = None,
@@ -68,7 +73,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Ten
     step, epoch, index = 0, 0, 0
     if (work / "state.json").is_file():
         state = json.loads((work / "state.json").read_text())
-        model.load_state_dict(load_file(str(work / "model.safetensors")))
+        model.load_state_dict(load_file(str(trained_weights(run_dir, name))))
         load_optimizer_state(opt, load_file(str(work / "optimizer.safetensors")), state["optimizer"])
         step, epoch, index = state["step"], state["epoch"], state["index"]
         torch.manual_seed(config.seed + step)
@@ -82,7 +87,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Ten
         if not main_process:
             return
         tensors, meta = optimizer_state(opt)
-        save_tensors(work / "model.safetensors", trained.state_dict())
+        save_tensors(trained_weights(run_dir, name), trained.state_dict())
         save_tensors(work / "optimizer.safetensors", tensors)
         write_json(work / "state.json", {"step": step, "epoch": epoch, "index": index, "optimizer": meta})
 

@@ -32,7 +32,7 @@ from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model, count_parameter
 from aqaa.lm.packing import IGNORE, bucket, collate_packed, pack
 from aqaa.lm.tasks import SYSTEM_PROMPTS, TASKS, AudioFormat, SequenceBuilder, TrainingSequence
 from aqaa.recipes.stages import run_stages
-from aqaa.trainer import TrainConfig, train
+from aqaa.trainer import TrainConfig, train, trained_weights
 from aqaa.vocab import TOKEN_KINDS, Vocabulary, default_styles, train_text_tokenizer
 
 
@@ -304,7 +304,7 @@ def stage_export(config: RecipeConfig) -> None:
 
     vocab = Vocabulary.load(Path(config.run_dir) / "vocab")
     model = build_model(config.model, vocab, config.seed)
-    model.load_state_dict(load_file(str(Path(config.run_dir) / "lm" / "model.safetensors")))
+    model.load_state_dict(load_file(str(trained_weights(config.run_dir, "lm"))))
     out = Path(config.out)
     dtype = storage_dtype(config.save_dtype)
     round_through(model.state_dict(), dtype)

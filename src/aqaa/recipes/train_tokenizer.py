@@ -38,7 +38,7 @@ from aqaa.codec.kmeans import kmeans
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
 from aqaa.configs import from_dict, load_yaml
 from aqaa.recipes.stages import run_stages
-from aqaa.trainer import TrainConfig, train
+from aqaa.trainer import TrainConfig, train, trained_weights
 
 ALIGNMENT_VOICES = ("flite:awb", "flite:kal16", "flite:rms", "flite:slt")  # training voices with phone timings
 
@@ -145,7 +145,7 @@ def stage_linguistic(config: RecipeConfig) -> None:
 
 def stage_kmeans(config: RecipeConfig) -> None:
     tokenizer = AudioTokenizer(config.tokenizer)
-    tokenizer.linguistic.load_state_dict(load_file(str(Path(config.run_dir) / "linguistic" / "model.safetensors")))
+    tokenizer.linguistic.load_state_dict(load_file(str(trained_weights(config.run_dir, "linguistic"))))
     cache = FeatureCache(_cache_path(config, "train"))
     feats = []
     total = 0
@@ -180,7 +180,7 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
     train_cache = FeatureCache(_cache_path(config, "train"))
     voice_cache = FeatureCache(_cache_path(config, "voices"))
     model = AudioTokenizer(config.tokenizer).linguistic
-    model.load_state_dict(load_file(str(Path(config.run_dir) / "linguistic" / "model.safetensors")))
+    model.load_state_dict(load_file(str(trained_weights(config.run_dir, "linguistic"))))
     if v.code_weight > 0:
         model.set_codebook(load_file(str(Path(config.run_dir) / "linguistic_codebook.safetensors"))["centroids"])
         model.ctc_head.requires_grad_(False)
@@ -224,7 +224,7 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
 
 
 def _linguistic_weights(config: RecipeConfig) -> Path:
-    return Path(config.run_dir) / ("voice_tuning" if config.voices.voices else "linguistic") / "model.safetensors"
+    return trained_weights(config.run_dir, "voice_tuning" if config.voices.voices else "linguistic")
 
 
 def stage_semantic(config: RecipeConfig) -> None:
@@ -237,7 +237,7 @@ def stage_assemble(config: RecipeConfig) -> None:
     run = Path(config.run_dir)
     tokenizer.linguistic.load_state_dict(load_file(str(_linguistic_weights(config))))
     tokenizer.linguistic.set_codebook(load_file(str(run / "linguistic_codebook.safetensors"))["centroids"])
-    tokenizer.semantic.load_state_dict(load_file(str(run / "semantic" / "model.safetensors")))
+    tokenizer.semantic.load_state_dict(load_file(str(trained_weights(run, "semantic"))))
     dtype = storage_dtype(config.save_dtype)
     round_through(tokenizer.state_dict(), dtype)  # what follows measures the model as it will be stored
     train_cache = FeatureCache(_cache_path(config, "train"))
@@ -271,7 +271,7 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         return (run / "linguistic_codebook.safetensors").is_file()
     # assembled, and not older than what it is made of (a run that since tuned on more voices must reassemble)
     out = Path(config.out) / "model.safetensors"
-    parts = [_linguistic_weights(config), run / "linguistic_codebook.safetensors", run / "semantic" / "model.safetensors"]
+    parts = [_linguistic_weights(config), run / "linguistic_codebook.safetensors", trained_weights(run, "semantic")]
     return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in parts if p.is_file())
 
 

@@ -39,7 +39,7 @@ from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict, load_yaml, to_dict
 from aqaa.recipes.stages import run_stages
-from aqaa.trainer import TrainConfig, train
+from aqaa.trainer import TrainConfig, train, trained_weights
 from aqaa.vocoder.data import (
     audio_features,
     build_audio_cache,
@@ -251,8 +251,8 @@ def stage_assemble(config: RecipeConfig) -> None:
     codes_info = json.loads(cache_path(config, "train", codes=True).with_suffix(".json").read_text())
     vocoder = Vocoder(VocoderConfig(tokens=cached_layout(config), mel=config.mel, flow=config.flow,
                                     mel2wav=config.mel2wav, tokenizer_sha256=codes_info.get("tokenizer_sha256")))
-    vocoder.flow.load_state_dict(load_file(str(_trained_weights(config, "flow"))))
-    trained = load_file(str(_trained_weights(config, "mel2wav")))  # a Mel2WavPair: keep the generator
+    vocoder.flow.load_state_dict(load_file(str(trained_weights(config.run_dir, "flow"))))
+    trained = load_file(str(trained_weights(config.run_dir, "mel2wav")))  # a Mel2WavPair: keep the generator
     vocoder.mel2wav.load_state_dict({k.removeprefix("generator."): v for k, v in trained.items()
                                      if k.startswith("generator.")})
     dtype = storage_dtype(config.save_dtype)
@@ -263,11 +263,6 @@ def stage_assemble(config: RecipeConfig) -> None:
                                  ("mel2wav", vocoder.mel2wav))}
     print(f"wrote {config.out}: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in params.items()) + " parameters")
     print(f"token layout: {to_dict(vocoder.layout)}")
-
-
-def _trained_weights(config: RecipeConfig, name: str) -> Path:
-    """Where the trainer keeps the weights of the run's `name` model ("mel2wav" or "flow")."""
-    return Path(config.run_dir) / name / "model.safetensors"
 
 
 def _trained(config: RecipeConfig, name: str) -> bool:
@@ -287,7 +282,7 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         return _trained(config, stage)
     # assembled, and not older than either trained model (a resumed run with more steps must reassemble)
     out = Path(config.out) / "model.safetensors"
-    trained = [_trained_weights(config, s) for s in ("mel2wav", "flow")]
+    trained = [trained_weights(config.run_dir, s) for s in ("mel2wav", "flow")]
     return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in trained if p.is_file())
 
 
