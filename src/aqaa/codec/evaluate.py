@@ -106,8 +106,7 @@ def clean_phone_error_rates(tokenizer: AudioTokenizer, wavs: list[np.ndarray],
     for wav in wavs:
         feats, _ = linguistic.encoder(tokenizer.mel(torch.as_tensor(wav, dtype=torch.float32)[None]))
         from_features.append(ctc_greedy(linguistic.ctc_log_probs(feats)[0]))
-        centroids = linguistic.centroids[linguistic.quantize(feats[0])][None]
-        from_codes.append(ctc_greedy(linguistic.ctc_log_probs(centroids)[0]))
+        from_codes.append(ctc_greedy(linguistic.ctc_log_probs(linguistic.nearest_centroids(feats))[0]))
     return {"encoder": round(error_rate(refs, from_features), 4), "codes": round(error_rate(refs, from_codes), 4)}
 
 

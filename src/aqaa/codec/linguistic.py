@@ -61,12 +61,16 @@ class LinguisticModel(nn.Module):
     def straight_through(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features [..., C] replaced by their nearest centroids, with the gradient passed straight through to the
         features, and the commitment: their mean squared distance to those centroids relative to the centroids'."""
-        q = self.centroids[self.quantize(feats.detach())]
+        q = self.nearest_centroids(feats.detach())
         return feats + (q - feats).detach(), ((feats - q) ** 2).mean() / (q ** 2).mean().clamp(min=1e-8)
 
     def set_codebook(self, centroids: torch.Tensor) -> None:
         self.centroids.copy_(centroids)
         self.fitted.fill_(True)
+
+    def nearest_centroids(self, feats: torch.Tensor) -> torch.Tensor:
+        """features [..., C] → the centroids of their codes [..., C]: what the codes keep of them."""
+        return self.centroids[self.quantize(feats)]
 
     def quantize(self, feats: torch.Tensor) -> torch.Tensor:
         """features [..., C] → codes [...]."""

@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from aqaa.checkpoint import write_json
-from aqaa.codec.data import FeatureCache
+from aqaa.codec.data import FeatureCache, cache_meta
 from aqaa.codec.evaluate import clean_phone_error_rates
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.data.speech import Prosody, synthesize, voice_from_name
@@ -155,7 +155,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
             result["crude_codec_wer"] = _judge(crude_wavs, refs, f"{voice} crude")
         return result
 
-    trained_voices = {m["voice"] for m in FeatureCache(cache_path(config, "train")).meta}
+    trained_voices = {m["voice"] for m in cache_meta(cache_path(config, "train"))}
     clean_texts = texts[: 4 if quick else 20]
     clean: dict[str, Any] = {}
     for voice in CLEAN_VOICES:

@@ -14,6 +14,7 @@ The linguistic and semantic stages are independent: two processes may run them a
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,9 +185,7 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
     if v.code_weight > 0:
         model.set_codebook(load_file(str(Path(config.run_dir) / "linguistic_codebook.safetensors"))["centroids"])
         model.ctc_head.requires_grad_(False)
-    reference = AudioTokenizer(config.tokenizer).linguistic.encoder
-    reference.load_state_dict(model.encoder.state_dict())
-    reference.requires_grad_(False)
+    reference = copy.deepcopy(model.encoder).requires_grad_(False)  # the features to hold, frozen
 
     def epoch_batches(epoch: int) -> list[tuple[list[int], list[int]]]:
         # Half of each batch is new voices, half the tokenizer's own data (whose features are held).
