@@ -80,6 +80,25 @@ def test_rerun_resumes_and_extends_training(trained):
     assert not list((root / "run").rglob("*.pt")) and not list((root / "run").rglob("*.bin"))
 
 
+def test_init_fine_tunes_an_exported_lm_and_refuses_another_architecture(trained, tmp_path):
+    root, overrides = trained
+    config = json.loads((root / "out" / LM_CONFIG_FILE).read_text())["recipe"]
+    training = dict(config["training"], steps=2, warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2)
+    tuned = {**overrides, "run_dir": str(tmp_path / "run"), "out": str(tmp_path / "out"), "init": str(root / "out"),
+             "training": training}
+    main(CONFIG, overrides=tuned)
+    scratch = [json.loads(line) for line in (root / "run" / "lm" / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "run" / "lm" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] == 1 and log[0]["loss"] < 0.8 * scratch[0]["loss"], (log, scratch)  # starts trained
+    assert (tmp_path / "run" / "vocab" / "aqaa_vocab.json").read_text() == (root / "out" / "aqaa_vocab.json").read_text()
+    assert json.loads((tmp_path / "out" / LM_CONFIG_FILE).read_text())["trained_steps"] == 2
+    model = dict(config["model"], layers=config["model"]["layers"] + 1)
+    with pytest.raises(ValueError, match=r"another architecture.*layers"):
+        main(CONFIG, overrides={**tuned, "run_dir": str(tmp_path / "other"), "model": model})
+    with pytest.raises(FileNotFoundError, match="no exported LM"):
+        main(CONFIG, overrides={**tuned, "run_dir": str(tmp_path / "none"), "init": str(tmp_path)})
+
+
 def test_bad_config_is_refused(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("tasks: {aqaa: 1.0, dance: 1.0}\n")

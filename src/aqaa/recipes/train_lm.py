@@ -85,6 +85,9 @@ class RecipeConfig:
     training: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     save_dtype: str = "float32"  # float16 halves the exported file (it loads back into float32)
+    # An exported LM (directory) to start from instead of random weights: a fine-tune, e.g. onto a retrained
+    # tokenizer's codes. Its vocabulary is kept; its architecture must be `model`. None: train from scratch.
+    init: str | None = None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
@@ -119,7 +122,14 @@ def tokenizer_config(config: RecipeConfig) -> Any:
 def stage_vocab(config: RecipeConfig) -> None:
     tok = tokenizer_config(config)
     sizes = {"linguistic_size": tok.linguistic.codebook_size, "semantic_size": tok.semantic.codebook_size}
-    if config.vocab.pretrained_text_tokenizer:
+    if config.init is not None:  # a fine-tune keeps the ids its LM learned
+        check_init(config)
+        vocab = Vocabulary.load(config.init)
+        have = {"linguistic_size": vocab.audio.linguistic_size, "semantic_size": vocab.audio.semantic_size}
+        if have != sizes:
+            raise ValueError(f"init {config.init} has audio codebooks {have}, the tokenizer {config.tokenizer} "
+                             f"{sizes}")
+    elif config.vocab.pretrained_text_tokenizer:
         vocab = Vocabulary.from_pretrained_text(config.vocab.pretrained_text_tokenizer, **sizes)
     else:
         files = split_files(config.corpus)["train"]
@@ -248,6 +258,31 @@ def _same_text(a: str, b: str) -> bool:
     return normal(a) == normal(b)
 
 
+# The LMConfig fields that shape the network (the rest: initialisation, dropout, learning-rate scale).
+ARCHITECTURE = ("backbone", "hidden_size", "layers", "heads", "kv_heads", "ffn", "max_len", "rope_theta",
+                "tie_embeddings")
+
+
+def check_init(config: RecipeConfig) -> None:
+    """Refuse an `init` that is not an exported LM of this recipe's architecture (before any stage runs long)."""
+    exported = Path(config.init) / LM_CONFIG_FILE
+    if not exported.is_file():
+        raise FileNotFoundError(f"init {config.init}: no exported LM there (no {LM_CONFIG_FILE})")
+    trained, wanted = json.loads(exported.read_text())["recipe"]["model"], to_dict(config.model)
+    differ = [k for k in ARCHITECTURE if trained.get(k) != wanted[k]]
+    if differ:
+        raise ValueError(f"init {config.init} has another architecture than this recipe's model: {differ} are "
+                         f"{[trained.get(k) for k in differ]} there, {[wanted[k] for k in differ]} here")
+
+
+def initial_weights(config: RecipeConfig) -> dict[str, torch.Tensor]:
+    """The float32 weights of the exported LM `config.init`."""
+    from transformers import AutoModelForCausalLM
+
+    check_init(config)
+    return AutoModelForCausalLM.from_pretrained(config.init, dtype=torch.float32).state_dict()
+
+
 def stage_train(config: RecipeConfig) -> None:
     from accelerate import Accelerator
 
@@ -256,6 +291,8 @@ def stage_train(config: RecipeConfig) -> None:
     train_builder = split_builder(config, "train", vocab)
     val_builder = split_builder(config, "validation", vocab)
     model = build_model(config.model, vocab, config.seed)
+    if config.init is not None:
+        model.load_state_dict(initial_weights(config))
     counts = count_parameters(model)
     if accelerator.is_main_process:
         print(f"model: {counts['total'] / 1e6:.2f} M parameters ({counts['body'] / 1e6:.2f} M body, "
