@@ -367,7 +367,11 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         state = run / "lm" / "state.json"
         return state.is_file() and json.loads(state.read_text())["step"] >= config.training.steps
     exported = Path(config.out) / LM_CONFIG_FILE
-    return exported.is_file() and json.loads(exported.read_text())["trained_steps"] >= config.training.steps
+    if not exported.is_file():
+        return False
+    # Exported by this run (an `init` fine-tune may export over the very LM it started from).
+    meta = json.loads(exported.read_text())
+    return meta["recipe"]["run_dir"] == config.run_dir and meta["trained_steps"] >= config.training.steps
 
 
 RUNNERS = {"vocab": stage_vocab, "tokens": stage_tokens, "train": stage_train, "export": stage_export}
