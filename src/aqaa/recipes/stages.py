@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,3 +23,9 @@ def run_stages(config: Any, runners: dict[str, Callable[[Any], None]], done: Cal
             continue
         print(f"stage {stage}")
         runners[stage](config)
+
+
+def up_to_date(out: Path, parts: Iterable[Path]) -> bool:
+    """`out` exists and is not older than any existing part it is made of (a run that since trained further, or a
+    new run exporting over an older output, must make it again)."""
+    return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in parts if p.is_file())

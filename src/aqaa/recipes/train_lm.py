@@ -31,7 +31,7 @@ from aqaa.lm.layouts import parse_answer
 from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model, count_parameters, param_groups
 from aqaa.lm.packing import IGNORE, bucket, collate_packed, pack
 from aqaa.lm.tasks import SYSTEM_PROMPTS, TASKS, AudioFormat, SequenceBuilder, TrainingSequence
-from aqaa.recipes.stages import run_stages
+from aqaa.recipes.stages import run_stages, up_to_date
 from aqaa.trainer import TrainConfig, train, trained_weights
 from aqaa.vocab import TOKEN_KINDS, Vocabulary, default_styles, train_text_tokenizer
 
@@ -366,12 +366,8 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
     if stage == "train":
         state = run / "lm" / "state.json"
         return state.is_file() and json.loads(state.read_text())["step"] >= config.training.steps
-    exported = Path(config.out) / LM_CONFIG_FILE
-    if not exported.is_file():
-        return False
-    # Exported by this run (an `init` fine-tune may export over the very LM it started from).
-    meta = json.loads(exported.read_text())
-    return meta["recipe"]["run_dir"] == config.run_dir and meta["trained_steps"] >= config.training.steps
+    # exported from the run's weights as they are now (an `init` fine-tune may export over the LM it started from)
+    return up_to_date(Path(config.out) / LM_CONFIG_FILE, [trained_weights(config.run_dir, "lm")])
 
 
 RUNNERS = {"vocab": stage_vocab, "tokens": stage_tokens, "train": stage_train, "export": stage_export}

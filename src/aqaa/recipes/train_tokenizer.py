@@ -38,7 +38,7 @@ from aqaa.codec.evaluate import alignment_errors, codebook_usage, encode_cache
 from aqaa.codec.kmeans import kmeans
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
 from aqaa.configs import from_dict, load_yaml
-from aqaa.recipes.stages import run_stages
+from aqaa.recipes.stages import run_stages, up_to_date
 from aqaa.trainer import TrainConfig, train, trained_weights
 
 ALIGNMENT_VOICES = ("flite:awb", "flite:kal16", "flite:rms", "flite:slt")  # training voices with phone timings
@@ -268,10 +268,9 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         return state.is_file() and json.loads(state.read_text())["step"] >= training.steps
     if stage == "kmeans":
         return (run / "linguistic_codebook.safetensors").is_file()
-    # assembled, and not older than what it is made of (a run that since tuned on more voices must reassemble)
-    out = Path(config.out) / "model.safetensors"
-    parts = [_linguistic_weights(config), run / "linguistic_codebook.safetensors", trained_weights(run, "semantic")]
-    return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in parts if p.is_file())
+    # assembled from what the run has now (a run that since tuned on more voices must reassemble)
+    return up_to_date(Path(config.out) / "model.safetensors", [
+        _linguistic_weights(config), run / "linguistic_codebook.safetensors", trained_weights(run, "semantic")])
 
 
 RUNNERS = {"cache": stage_cache, "linguistic": stage_linguistic, "kmeans": stage_kmeans,

@@ -38,7 +38,7 @@ from aqaa.codec.data import (
 from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict, load_yaml, to_dict
-from aqaa.recipes.stages import run_stages
+from aqaa.recipes.stages import run_stages, up_to_date
 from aqaa.trainer import TrainConfig, train, trained_weights
 from aqaa.vocoder.data import (
     audio_features,
@@ -280,10 +280,9 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         return not _stale_code_splits(config, _tokenizer_layout(config)[0])
     if stage in ("mel2wav", "flow"):
         return _trained(config, stage)
-    # assembled, and not older than either trained model (a resumed run with more steps must reassemble)
-    out = Path(config.out) / "model.safetensors"
-    trained = [trained_weights(config.run_dir, s) for s in ("mel2wav", "flow")]
-    return out.is_file() and all(out.stat().st_mtime >= p.stat().st_mtime for p in trained if p.is_file())
+    # assembled from both trained models as they are now (a resumed run with more steps must reassemble)
+    return up_to_date(Path(config.out) / "model.safetensors",
+                      [trained_weights(config.run_dir, s) for s in ("mel2wav", "flow")])
 
 
 RUNNERS = {"cache": stage_cache, "voice_cache": stage_voice_cache, "mel2wav": stage_mel2wav, "codes": stage_codes,
