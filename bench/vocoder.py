@@ -7,7 +7,9 @@ ten utterances of 2–4 s. Measured in one process, best of three:
     the paper's 10 steps when the default differs,
   - the same flow rendered by Griffin-Lim (32 iterations): the baseline the neural vocoder replaces,
   - streaming synthesis in 15-id chunks (3 groups, 360 ms) as the LM emits them, and the latency of the first
-    chunk (stream creation included).
+    chunk (stream creation included),
+  - the same stream on the Python path (`set_kernel("python")`: no C++ block or flow solver), the baseline the
+    C++ kernels are measured against.
 Targets: RTF ≤ 0.05, first chunk ≤ 50 ms. Default one thread: with other jobs on this machine's two cores, two
 threads ran 15-30x slower than one (torch's parallel sections wait for the busy core); try --threads 2 on an
 idle machine. The load average is printed first: compare figures only at similar loads.
@@ -100,6 +102,10 @@ def main():
     paper_s = best_of(offline_paper_steps) if vocoder.config.flow.steps != PAPER_STEPS else offline_s
     gl_s = best_of(griffin_lim_path, repeats=1)
     streaming_s = best_of(streaming)
+    first_chunk_s = float(np.median(first_chunks))
+    vocoder.set_kernel("python")
+    python_streaming_s = best_of(streaming)
+    vocoder.set_kernel("auto")
     params = sum(p.numel() for p in vocoder.parameters())
     flow = vocoder.config.flow
     print(f"load_average_1min: {os.getloadavg()[0]:.2f}")
@@ -111,9 +117,11 @@ def main():
     print(f"griffin_lim_path_rtf: {gl_s / seconds:.4f}")
     print(f"speedup_vs_griffin_lim: {gl_s / offline_s:.1f}")
     print(f"offline_rtf_{PAPER_STEPS}_steps: {paper_s / seconds:.4f}")
+    print(f"streaming_rtf_python_path: {python_streaming_s / seconds:.4f}")
+    print(f"streaming_speedup_vs_python_path: {python_streaming_s / streaming_s:.2f}")
     print(f"offline_rtf: {offline_s / seconds:.4f}")
     print(f"streaming_rtf: {streaming_s / seconds:.4f}")
-    print(f"first_chunk_ms: {1000 * float(np.median(first_chunks)):.1f}")
+    print(f"first_chunk_ms: {1000 * first_chunk_s:.1f}")
 
 
 if __name__ == "__main__":

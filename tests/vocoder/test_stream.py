@@ -34,10 +34,12 @@ def test_shapes_and_frame_rate_arithmetic():
     assert np.isfinite(wav).all() and 0 < np.abs(wav).max() < 10
 
 
+@pytest.mark.parametrize("kernel", ["python", "cpp"])
 @pytest.mark.parametrize("sizes, full_rate_blocks", [([(6, 9)], 1), ([(6, 9)], 0), ([(2, 3)], 1),
                                                      ([(1, 0), (0, 2), (3, 1)], 1), ([(20, 1), (0, 40)], 0)])
-def test_streaming_equals_offline(sizes, full_rate_blocks):
+def test_streaming_equals_offline(sizes, full_rate_blocks, kernel):
     vocoder = tiny_vocoder(LAYOUT, seed=3, full_rate_blocks=full_rate_blocks)
+    vocoder.set_kernel(kernel)
     codes = random_codes(13, LAYOUT, seed=4)
     offline = vocoder.synthesize(codes, seed=7)
     pieces, stream = stream_in_chunks(vocoder, codes, sizes, seed=7)

@@ -25,8 +25,6 @@ Python path.
 
 from __future__ import annotations
 
-import functools
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +34,9 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from aqaa.native import check_kernel, load_extension
+
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
-KERNELS = ("auto", "cpp", "python")
 KERNEL_WEIGHTS = ("fp32", "int8")  # the weight formats the C++ step reads
 _STEP_SOURCE = Path(__file__).parent / "csrc" / "decode_step.cpp"
 Product = Callable[[torch.Tensor], torch.Tensor]  # x [T, d_in] → x Wᵀ [T, d_out] in one of the weight formats
@@ -87,28 +86,14 @@ class _Bf16Linear:
 _LINEARS = {"fp32": _Fp32Linear, "bf16": _Bf16Linear, "int8": _Int8Linear}
 
 
-@functools.cache
-def _load_step_module() -> tuple[Any, str]:
-    """(the C++ decode step's module, "") or (None, why not). Compiled on first use on a machine (about a minute;
-    needs a C++ compiler and Python's headers), then loaded from torch's extension cache; tried once a process."""
-    from torch.utils.cpp_extension import load
-
-    print("aqaa: loading the C++ decode step (compiled on first use: about a minute)", file=sys.stderr, flush=True)
-    try:
-        return load("aqaa_decode_step", [str(_STEP_SOURCE)], extra_cflags=["-O3", "-fopenmp-simd"]), ""
-    except Exception as error:  # no compiler, no headers, a failed build: all mean "no C++ step here"
-        return None, f"{type(error).__name__}: {error}"
-
-
 def _step_kernel(kernel: str, weights: str) -> Any:
     """The C++ module for `kernel` ("auto", "cpp" or "python"), or None for the Python path."""
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, not {kernel!r}")
+    check_kernel(kernel)
     if kernel == "python" or (kernel == "auto" and weights not in KERNEL_WEIGHTS):
         return None
     if weights not in KERNEL_WEIGHTS:
         raise ValueError(f"the C++ decode step reads {' or '.join(KERNEL_WEIGHTS)} weights, not {weights}")
-    module, why = _load_step_module()
+    module, why = load_extension("aqaa_decode_step", _STEP_SOURCE, "decode step")
     if module is None:
         if kernel == "cpp":
             raise RuntimeError(f"cannot build the C++ decode step: {why}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aqaa.vocoder.causal import ConvStack, StackState
+from aqaa.vocoder.causal import ConvStack, Linear, StackState
 from aqaa.vocoder.layout import TokenLayout
 
 
@@ -47,7 +47,7 @@ class TokenConditioner(nn.Module):
         self.phase = nn.Embedding(self.linguistic_phases + layout.semantic_frames // self.unit, c)
         self.stack = ConvStack(c, c, config.blocks, config.kernel, config.expansion,
                                config.lookahead_frames // self.unit)
-        self.head = nn.Linear(c, self.unit * (n_mels + config.features))
+        self.head = Linear(c, self.unit * (n_mels + config.features))
 
     def embed(self, linguistic: torch.Tensor, semantic: torch.Tensor, start: int, count: int) -> torch.Tensor:
         """Embeddings [B, count, C] of units start … start + count - 1 from codes [B, T_l] and [B, T_s]."""

@@ -9,18 +9,21 @@ on inputs up to the end of t's stride block. That holds after any number of Eule
 renders whole blocks, keeping one state per step, reproduces the offline result.
 
 The condition (the conditioner's prior and features) enters through `condition()`, computed once per utterance,
-so a flow step costs only the U-Net on x_t.
+so a flow step costs only the U-Net on x_t. At inference `solver()` gives the same network as one C++ object that
+runs a whole Euler solve (csrc/kernels.cpp), for streams, whose few-row steps Python's per-op cost would dominate.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from aqaa.vocoder.causal import ConvNeXtBlock
+from aqaa.native import check_kernel
+from aqaa.vocoder.causal import ConvNeXtBlock, Linear, Packed, vocoder_kernels
 
 Condition = tuple[torch.Tensor, torch.Tensor]  # full-rate [B, T, C], low-rate [B, T / stride, D]
 State = list[torch.Tensor]
@@ -54,8 +57,8 @@ class Estimator(nn.Module):
         c, d, s = config.channels, config.low_channels, config.stride
         scale = 1.0 / (2 * config.blocks + config.low_blocks)
         self.inp = nn.Linear(n_mels, c)
-        self.cond_full = nn.Linear(n_mels + condition_features, c)
-        self.cond_low = nn.Linear(s * condition_features, d)
+        self.cond_full = Linear(n_mels + condition_features, c)
+        self.cond_low = Linear(s * condition_features, d)
         self.time = nn.Sequential(nn.Linear(config.time_channels, config.time_channels), nn.GELU())
         self.pre = nn.ModuleList(ConvNeXtBlock(c, config.kernel, config.expansion, scale) for _ in range(config.blocks))
         self.down = nn.Linear(s * c, d)
@@ -71,6 +74,30 @@ class Estimator(nn.Module):
         # One time bias per level input and per block, in the order forward uses them, from one product per call.
         self.widths = [c] * (1 + config.blocks) + [d] * (1 + config.low_blocks) + [c] * config.blocks
         self.time_bias = nn.Linear(config.time_channels, sum(self.widths))
+        self.implementation = "auto"  # at inference: "auto" (C++ where it builds), "cpp" or "python"
+        self._packed = Packed()
+
+    def set_kernel(self, kernel: str) -> None:
+        check_kernel(kernel)
+        self.implementation = kernel
+
+    def solver(self) -> Any:
+        """The C++ Euler solver over this estimator's weights (`render(x0, cond_full, cond_low, biases, states,
+        dt, guidance)`), or None where the Python path is chosen or the kernels do not build."""
+        module = vocoder_kernels(self.implementation)
+        if module is None:
+            return None
+        blocks = [*self.pre, *self.low, *self.post]
+
+        def make() -> Any:
+            linears = [tensor for layer in (self.inp, self.down, self.up, self.out)
+                       for tensor in (layer.weight.t().contiguous(), layer.bias.detach())]
+            operands = [block.operands() for block in blocks]
+            return module.FlowSolver(linears, [self.norm.weight.detach(), self.norm.bias.detach()], self.norm.eps,
+                                     self.config.stride, [list(o[:4] + o[5:]) for o in operands],
+                                     [o[4] for o in operands], len(self.pre), len(self.low))
+
+        return self._packed.get(list(self.parameters()), make)
 
     def condition(self, mu: torch.Tensor, features: torch.Tensor) -> Condition:
         """mu [B, T, n_mels], features [B, T, F] → the estimator's condition (T a multiple of stride)."""

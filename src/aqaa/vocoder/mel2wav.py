@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from aqaa.codec.mel import MelConfig
-from aqaa.vocoder.causal import ConvStack
+from aqaa.vocoder.causal import ConvStack, Linear
 from aqaa.vocoder.stft import OverlapAdd, centred_start, frames
 
 MAX_LOG_MAGNITUDE = 6.2  # exp(6.2) ≈ 500, 10x the largest bin of corpus speech (≈ 50): bounds early training
@@ -41,7 +41,7 @@ class MelToWave(nn.Module):
         self.bins = config.n_fft // 2 + 1
         self.stack = ConvStack(mel.n_mels, config.channels, config.blocks, config.kernel, config.expansion,
                                config.lookahead_frames)
-        self.head = nn.Linear(config.channels, 2 * self.bins)
+        self.head = Linear(config.channels, 2 * self.bins)
         self.register_buffer("mel_mean", torch.zeros(mel.n_mels))
         self.register_buffer("mel_std", torch.ones(mel.n_mels))
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
@@ -54,7 +54,9 @@ class MelToWave(nn.Module):
     def spectrum(self, h: torch.Tensor) -> torch.Tensor:
         """Stack output [B, T, C] → complex spectra [B, T, n_fft // 2 + 1]."""
         log_magnitude, phase = self.head(h).split(self.bins, dim=-1)
-        return torch.polar(log_magnitude.clamp(max=MAX_LOG_MAGNITUDE).exp(), phase)
+        magnitude = log_magnitude.clamp(max=MAX_LOG_MAGNITUDE).exp()
+        # torch.complex of the two parts: the same spectrum as torch.polar, ~6x faster on a stream's few frames
+        return torch.complex(magnitude * phase.cos(), magnitude * phase.sin())
 
     def frames(self, spectrum: torch.Tensor) -> torch.Tensor:
         """Complex spectra [B, T, bins] → windowed time frames [B, T, n_fft]."""

@@ -33,6 +33,13 @@ class OverlapAdd:
         # acc/env cover samples [done, done + len): pending sums of frames and of window squares
         self.acc = window.new_zeros(batch, 0)
         self.env = window.new_zeros(0)
+        self.envelopes: dict[int, torch.Tensor] = {}  # frames per push → their summed window squares
+
+    def _envelope(self, t: int) -> torch.Tensor:
+        """Sum of the window squares of t consecutive frames (a stream pushes the same t again and again)."""
+        if t not in self.envelopes:
+            self.envelopes[t] = overlap(self.window.pow(2).expand(1, t, self.n), self.hop)[0]
+        return self.envelopes[t]
 
     def _extend(self, end: int) -> None:
         grow = end - self.done - self.acc.shape[1]
@@ -47,7 +54,7 @@ class OverlapAdd:
             start = self.frames * self.hop + self.first  # first sample of the first new frame
             span = (t - 1) * self.hop + n
             summed = overlap(frames, self.hop)[:, :span]  # [B, span]
-            env = overlap(self.window.pow(2).expand(1, t, n), self.hop)[0, :span]  # [span]
+            env = self._envelope(t)[:span]  # [span]
             # Samples before 0 (frames that start before the signal) are dropped.
             lo = max(start, self.done)
             self._extend(start + span)

@@ -45,8 +45,9 @@ class VocoderStream:
         self.batch = 2 if guidance > 0 else 1
         self.step_states = [flow.estimator.initial_state(self.batch) for _ in range(steps)]
         with torch.inference_mode():  # each step's time enters as fixed biases: compute them once
-            self.step_biases = [flow.estimator.time_biases(torch.full((self.batch,), t))
+            self.step_biases = [[bias.contiguous() for bias in flow.estimator.time_biases(torch.full((self.batch,), t))]
                                 for t in (cosine_schedule(steps)[:-1].tolist() if steps else [])]
+        self.solver = flow.estimator.solver() if steps else None  # None: the Python path
         self.wave = vocoder.mel2wav.stream() if audio else None
         self.mel_chunks: list[torch.Tensor] = []
         self.finished = False
@@ -115,12 +116,18 @@ class VocoderStream:
             null = estimator.null_condition(1, t)
             cond = (torch.cat([cond[0], null[0]]), torch.cat([cond[1], null[1]]))
         w = self.guidance
+        x0 = frame_noise(self.seed, self.rendered, t, flow.n_mels)
+        self.rendered += t
+        if self.solver is not None:  # the same steps in one C++ call
+            times = cosine_schedule(self.steps).tolist()
+            increments = [times[k + 1] - times[k] for k in range(self.steps)]
+            x = self.solver.render(x0, cond[0].contiguous(), cond[1].contiguous(), self.step_biases,
+                                   self.step_states, increments, w)
+            return flow.denormalize(x)
 
         def velocity(x: torch.Tensor, time: float, k: int) -> torch.Tensor:
             v, self.step_states[k] = estimator(x.expand(self.batch, -1, -1), self.step_biases[k], cond,
                                                self.step_states[k])
             return v if self.batch == 1 else torch.lerp(v[1:], v[:1], 1 + w)  # (1 + w) v_cond - w v_null
 
-        x0 = frame_noise(self.seed, self.rendered, t, flow.n_mels)
-        self.rendered += t
         return flow.denormalize(solve_euler(velocity, x0, self.steps))

@@ -21,6 +21,8 @@ from aqaa.checkpoint import load_model, save_model
 from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import Codes
 from aqaa.configs import from_dict, to_dict
+from aqaa.vocoder.causal import ConvNeXtBlock
+from aqaa.vocoder.estimator import Estimator
 from aqaa.vocoder.flow import FlowConfig, TokenToMel
 from aqaa.vocoder.griffin_lim import griffin_lim
 from aqaa.vocoder.layout import TokenLayout
@@ -71,6 +73,13 @@ class Vocoder(nn.Module):
         flow = self.config.flow
         return VocoderStream(self, flow.steps if steps is None else steps,
                              flow.guidance if guidance is None else guidance, seed, audio)
+
+    def set_kernel(self, kernel: str) -> None:
+        """How inference runs the ConvNeXt blocks: "auto" (C++ where it builds, else Python with a warning),
+        "cpp" (an error where it does not build) or "python"."""
+        for module in self.modules():
+            if isinstance(module, (ConvNeXtBlock, Estimator)):
+                module.set_kernel(kernel)
 
     @torch.inference_mode()
     def synthesize(self, codes: Codes, steps: int | None = None, guidance: float | None = None, seed: int = 0,
