@@ -62,20 +62,35 @@ def vocoder_kernels(kernel: str) -> Any:
     if module is None:
         if kernel == "cpp":
             raise RuntimeError(f"cannot build the vocoder's C++ kernels: {why}")
-        warnings.warn(f"vocoding without the C++ kernels (streaming about 2x slower): {why}", stacklevel=3)
+        warnings.warn(f"vocoding without the C++ kernels (streaming 2-3x slower): {why}", stacklevel=3)
     return module
+
+
+def product_weight(module: Any, weight: torch.Tensor) -> torch.Tensor:
+    """A Linear's weight [N, K] as the C++ kernels multiply by it: float16 panels where the CPU runs them and every
+    weight is exactly a float16 value (the same products from half the bytes), else the fp32 transpose [K, N]."""
+    weight_t = weight.detach().t().contiguous()
+    if module.half_supported() and torch.equal(weight_t.half().float(), weight_t):
+        return module.pack_half(weight_t)
+    return weight_t
 
 
 class Packed:
     """Operands a C++ kernel reads, made from a module's weights (transposed, reshaped) and remade whenever one of
-    them changes: training steps and loads bump a tensor's version."""
+    them changes: optimiser steps and loads write in place (bumping a tensor's version), `.to()` moves the data.
+    The weights are looked up once (attribute look-ups on nested modules cost more than a stream's block call
+    saves), so a Parameter replaced by a new object afterwards is not seen."""
 
     def __init__(self) -> None:
-        self.key: tuple[int, ...] = ()
+        self.weights: list[torch.Tensor] | None = None
+        self.key: tuple[object, ...] = ()
         self.value: Any = None
 
-    def get(self, weights: list[torch.Tensor], make: Callable[[], Any]) -> Any:
-        key = tuple(w._version for w in weights) + tuple(w.data_ptr() for w in weights)
+    def get(self, weights: Callable[[], list[torch.Tensor]], make: Callable[[], Any], variant: object = None) -> Any:
+        """`make()`'s value for the weights' current contents (and `variant`: what else the value depends on)."""
+        if self.weights is None:
+            self.weights = weights()
+        key = (variant, *(w._version for w in self.weights), *(w.data_ptr() for w in self.weights))
         if key != self.key:
             with torch.no_grad():
                 self.value = make()
@@ -84,18 +99,31 @@ class Packed:
 
 
 class Linear(nn.Linear):
-    """nn.Linear whose inference product runs on a stored transposed copy of the weight: MKL multiplies a stream's
-    few rows by it ~1.5x faster than by the transposed view F.linear passes."""
+    """nn.Linear whose inference product runs on a stored copy of the weight: the C++ kernels' (`product_weight`),
+    or on the Python path the fp32 transpose, which MKL multiplies a stream's few rows by ~1.5x faster than the
+    transposed view F.linear passes."""
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features)
+        self.implementation = "auto"  # at inference: "auto" (C++ where it builds), "cpp" or "python"
         self._packed = Packed()
 
+    def set_kernel(self, kernel: str) -> None:
+        check_kernel(kernel)
+        self.implementation = kernel
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() or x.device.type != "cpu":
+        if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
             return super().forward(x)
-        weight_t = self._packed.get([self.weight], lambda: self.weight.t().contiguous())
-        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), weight_t).view(*x.shape[:-1], self.out_features)
+        module = vocoder_kernels(self.implementation)
+        rows = x.reshape(-1, x.shape[-1]).contiguous()
+        if module is None:
+            weight_t = self._packed.get(lambda: [self.weight], lambda: self.weight.t().contiguous(), "python")
+            y = torch.addmm(self.bias, rows, weight_t)
+        else:
+            weight = self._packed.get(lambda: [self.weight], lambda: product_weight(module, self.weight), "cpp")
+            y = module.linear(rows, weight, self.bias)
+        return y.view(*x.shape[:-1], self.out_features)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -117,7 +145,7 @@ class ConvNeXtBlock(nn.Module):
             module = vocoder_kernels(self.implementation)
             if module is not None:
                 return module.convnext_block(x.contiguous(), cache.contiguous(),
-                                             None if bias is None else bias.contiguous(), *self.operands())
+                                             None if bias is None else bias.contiguous(), *self.operands(module))
         y, cache = self.dwconv(x, cache)
         y = self.norm(y)
         if bias is not None:
@@ -128,12 +156,17 @@ class ConvNeXtBlock(nn.Module):
         check_kernel(kernel)
         self.implementation = kernel
 
-    def operands(self) -> tuple[Any, ...]:
-        """The weights as the C++ block reads them: conv taps [K, C], products transposed, the norm's eps."""
-        return self._packed.get(list(self.parameters()), lambda: (
+    def weights(self) -> list[torch.Tensor]:
+        return [self.dwconv.weight, self.dwconv.bias, self.norm.weight, self.norm.bias, self.up.weight, self.up.bias,
+                self.down.weight, self.down.bias, self.scale]
+
+    def operands(self, module: Any) -> tuple[Any, ...]:
+        """The weights as the C++ kernels `module` read them: conv taps [K, C], `product_weight`s, the norm's
+        eps."""
+        return self._packed.get(self.weights, lambda: (
             self.dwconv.weight[:, 0].t().contiguous(), self.dwconv.bias.detach(), self.norm.weight.detach(),
-            self.norm.bias.detach(), self.norm.eps, self.up.weight.t().contiguous(), self.up.bias.detach(),
-            self.down.weight.t().contiguous(), self.down.bias.detach(), self.scale.detach()))
+            self.norm.bias.detach(), self.norm.eps, product_weight(module, self.up.weight), self.up.bias.detach(),
+            product_weight(module, self.down.weight), self.down.bias.detach(), self.scale.detach()))
 
 
 class DelayedConv(nn.Module):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from aqaa.native import check_kernel
-from aqaa.vocoder.causal import ConvNeXtBlock, Linear, Packed, vocoder_kernels
+from aqaa.vocoder.causal import ConvNeXtBlock, Linear, Packed, product_weight, vocoder_kernels
 
 Condition = tuple[torch.Tensor, torch.Tensor]  # full-rate [B, T, C], low-rate [B, T / stride, D]
 State = list[torch.Tensor]
@@ -76,6 +76,7 @@ class Estimator(nn.Module):
         self.time_bias = nn.Linear(config.time_channels, sum(self.widths))
         self.implementation = "auto"  # at inference: "auto" (C++ where it builds), "cpp" or "python"
         self._packed = Packed()
+        self._step_biases = Packed()
 
     def set_kernel(self, kernel: str) -> None:
         check_kernel(kernel)
@@ -91,13 +92,17 @@ class Estimator(nn.Module):
 
         def make() -> Any:
             linears = [tensor for layer in (self.inp, self.down, self.up, self.out)
-                       for tensor in (layer.weight.t().contiguous(), layer.bias.detach())]
-            operands = [block.operands() for block in blocks]
+                       for tensor in (product_weight(module, layer.weight), layer.bias.detach())]
+            operands = [block.operands(module) for block in blocks]
             return module.FlowSolver(linears, [self.norm.weight.detach(), self.norm.bias.detach()], self.norm.eps,
                                      self.config.stride, [list(o[:4] + o[5:]) for o in operands],
                                      [o[4] for o in operands], len(self.pre), len(self.low))
 
-        return self._packed.get(list(self.parameters()), make)
+        def weights() -> list[torch.Tensor]:
+            return [w for layer in (self.inp, self.down, self.up, self.out, self.norm) for w in (layer.weight, layer.bias)
+                    ] + [w for block in blocks for w in block.weights()]
+
+        return self._packed.get(weights, make)
 
     def condition(self, mu: torch.Tensor, features: torch.Tensor) -> Condition:
         """mu [B, T, n_mels], features [B, T, F] → the estimator's condition (T a multiple of stride)."""
@@ -118,6 +123,17 @@ class Estimator(nn.Module):
         """Flow times t [B] → the per-level and per-block time biases, each [B, 1, width]."""
         features = self.time(time_features(t, self.config.time_channels))
         return list(self.time_bias(features)[:, None].split(self.widths, dim=-1))
+
+    def step_biases(self, times: list[float], batch: int) -> list[list[torch.Tensor]]:
+        """`time_biases` at each of the flow times, each [batch, 1, width] and contiguous: what a stream uses at
+        every chunk. Kept per (times, batch), since every stream of a vocoder asks for the same few."""
+        cache = self._step_biases.get(lambda: [*self.time.parameters(), *self.time_bias.parameters()], dict)
+        key = (tuple(times), batch)
+        if key not in cache:
+            with torch.no_grad():
+                cache[key] = [[bias.contiguous() for bias in self.time_biases(torch.full((batch,), t))]
+                              for t in times]
+        return cache[key]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | list[torch.Tensor], cond: Condition,
                 state: State | None = None) -> tuple[torch.Tensor, State]:

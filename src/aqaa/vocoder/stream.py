@@ -44,9 +44,9 @@ class VocoderStream:
         self.rendered = 0  # frames rendered to mel
         self.batch = 2 if guidance > 0 else 1
         self.step_states = [flow.estimator.initial_state(self.batch) for _ in range(steps)]
-        with torch.inference_mode():  # each step's time enters as fixed biases: compute them once
-            self.step_biases = [[bias.contiguous() for bias in flow.estimator.time_biases(torch.full((self.batch,), t))]
-                                for t in (cosine_schedule(steps)[:-1].tolist() if steps else [])]
+        # each step's time enters as fixed biases, computed once
+        self.step_biases = flow.estimator.step_biases(cosine_schedule(steps)[:-1].tolist() if steps else [],
+                                                      self.batch)
         self.solver = flow.estimator.solver() if steps else None  # None: the Python path
         self.wave = vocoder.mel2wav.stream() if audio else None
         self.mel_chunks: list[torch.Tensor] = []

@@ -5,6 +5,11 @@
 // and the flow's whole Euler solve over a block of frames (aqaa.vocoder.estimator.Estimator at every step, with
 // classifier-free guidance), in a single call each.
 //
+// Weight products run on ATen `mm` (fp32, weights stored transposed) or, where the CPU has AVX-512 and every weight
+// of a matrix is exactly a float16 value (a float16 checkpoint, like the shipped vocoder), on our own kernel over
+// float16 panels: the same products (fp32 arithmetic on the same values) from half the bytes, which is what a
+// stream's few-row products wait for (each chunk reads every weight of the conditioner and mel2wav once).
+//
 // Why: a stream renders 360 ms at a time, so every tensor is a few rows, and in Python each small op costs more
 // than its arithmetic; the flow runs its estimator 10 steps per chunk, ~60 ops each. Here the weight products
 // are ATen `mm`s (on weights stored transposed, which MKL multiplies ~1.5x faster at these shapes; biases are
@@ -14,6 +19,12 @@
 // the two paths rather than assume them equal.
 #include <torch/extension.h>
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define AQAA_HALF_PANELS 1
+#endif
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <tuple>
@@ -26,6 +37,69 @@ namespace {
 #else
 #define AQAA_CPU_CLONES
 #endif
+
+constexpr int64_t PANEL = 32;  // columns per float16 panel: two AVX-512 registers
+
+#ifdef AQAA_HALF_PANELS
+// out rows [MR, ≤ 32 columns] (row stride ldo) = x [MR, K] · one panel [K, 32] of float16 weights
+template <int MR>
+__attribute__((target("avx512f,f16c"))) void half_tile(const float* x, int64_t K, const uint16_t* panel, float* out,
+                                                       int64_t ldo, int64_t cols) {
+  __m512 lo[MR], hi[MR];
+  for (int m = 0; m < MR; ++m) lo[m] = hi[m] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + k * PANEL)));
+    const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + k * PANEL + 16)));
+#pragma GCC unroll 12
+    for (int m = 0; m < MR; ++m) {
+      const __m512 xk = _mm512_set1_ps(x[m * K + k]);
+      lo[m] = _mm512_fmadd_ps(xk, w0, lo[m]);
+      hi[m] = _mm512_fmadd_ps(xk, w1, hi[m]);
+    }
+  }
+  const __mmask16 mask_lo = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+  const __mmask16 mask_hi = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1);
+  for (int m = 0; m < MR; ++m) {
+    _mm512_mask_storeu_ps(out + m * ldo, mask_lo, lo[m]);
+    _mm512_mask_storeu_ps(out + m * ldo + 16, mask_hi, hi[m]);
+  }
+}
+
+// out [M, N] = x [M, K] · W, W as float16 panels [ceil(N / 32), K, 32]; rows in tiles of 12 (24 accumulators)
+__attribute__((target("avx512f,f16c"))) void half_product(const float* x, int64_t M, int64_t K,
+                                                          const uint16_t* panels, int64_t N, float* out) {
+  for (int64_t p = 0; p * PANEL < N; ++p) {
+    const uint16_t* panel = panels + p * K * PANEL;
+    const int64_t cols = std::min(PANEL, N - p * PANEL);
+    float* o = out + p * PANEL;
+    int64_t m = 0;
+    for (; m + 12 <= M; m += 12) half_tile<12>(x + m * K, K, panel, o + m * N, N, cols);
+    for (; m + 6 <= M; m += 6) half_tile<6>(x + m * K, K, panel, o + m * N, N, cols);
+    for (; m + 3 <= M; m += 3) half_tile<3>(x + m * K, K, panel, o + m * N, N, cols);
+    for (; m < M; ++m) half_tile<1>(x + m * K, K, panel, o + m * N, N, cols);
+  }
+}
+#endif
+
+// x [M, K] · W → [M, n]: W as fp32 [K, n] (ATen mm) or float16 panels [ceil(n / 32), K, 32] (pack_half)
+torch::Tensor product(const torch::Tensor& x, const torch::Tensor& w, int64_t n) {
+  if (w.scalar_type() == torch::kFloat32) return at::mm(x, w);
+#ifdef AQAA_HALF_PANELS
+  TORCH_CHECK(w.scalar_type() == torch::kHalf && w.dim() == 3 && w.size(2) == PANEL && w.size(1) == x.size(1) &&
+                  w.size(0) * PANEL >= n && w.is_contiguous(),
+              "weights must be fp32 [K, N] or float16 panels [ceil(N / 32), K, 32]");
+  TORCH_CHECK(x.scalar_type() == torch::kFloat32 && x.is_contiguous() && x.dim() == 2, "x must be contiguous [M, K]");
+  auto out = torch::empty({x.size(0), n}, x.options());
+  half_product(x.data_ptr<float>(), x.size(0), x.size(1), reinterpret_cast<const uint16_t*>(w.data_ptr<at::Half>()),
+               n, out.data_ptr<float>());
+  return out;
+#else
+  TORCH_CHECK(false, "float16 panels need an x86-64 build");
+#endif
+}
+
+// Rows a product's weights take (its K): fp32 [K, N] or panels [P, K, 32]
+int64_t product_inputs(const torch::Tensor& w) { return w.dim() == 2 ? w.size(0) : w.size(1); }
 
 // e^a for a ≤ 0, with no libm call or branch so that the GELU loop vectorises: a = n ln 2 + r, e^r by Cephes'
 // expf polynomial (about 1 ulp), 2^n written into the exponent bits. Below -87 the result (≤ 1.7e-38) is
@@ -139,14 +213,14 @@ struct Block {
     check_float(x, "x");
     check_float(cache, "cache");
     TORCH_CHECK(cache.size(0) == B && cache.size(1) == H && cache.size(2) == C, "cache must be [B, kernel - 1, C]");
-    TORCH_CHECK(taps.size(1) == C && up_t.size(0) == C && down_t.size(1) == C, "weights do not match C");
+    TORCH_CHECK(taps.size(1) == C && product_inputs(up_t) == C && down_bias.size(0) == C, "weights do not match C");
     auto y = torch::empty({B * T, C}, x.options());
     conv_norm(x.data_ptr<float>(), cache.data_ptr<float>(), taps.data_ptr<float>(), conv_bias.data_ptr<float>(),
               gain.data_ptr<float>(), shift.data_ptr<float>(), bias, bias_stride, static_cast<float>(eps), B, T, C,
               K, y.data_ptr<float>());
-    auto u = at::mm(y, up_t);  // [B·T, E]
+    auto u = product(y, up_t, up_bias.size(0));  // [B·T, E]
     bias_gelu(u.data_ptr<float>(), up_bias.data_ptr<float>(), B * T, u.size(1));
-    auto d = at::mm(u, down_t);  // [B·T, C]
+    auto d = product(u, down_t, C);  // [B·T, C]
     residual(x.data_ptr<float>(), scale.data_ptr<float>(), down_bias.data_ptr<float>(), d.data_ptr<float>(), B * T, C);
     keep_last(cache.data_ptr<float>(), x.data_ptr<float>(), B, T, H, C);
     return d.view({B, T, C});
@@ -195,11 +269,11 @@ AQAA_CPU_CLONES void add_condition(float* out, const float* a, int64_t a_stride,
     }
 }
 
-// In place: up [R, C] += bias [C] + skip [R, C]
+// In place: up [R, C] += bias [C] + skip [R, C] (or nothing)
 AQAA_CPU_CLONES void add_skip(float* up, const float* bias, const float* skip, int64_t R, int64_t C) {
   for (int64_t r = 0; r < R; ++r) {
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) up[r * C + c] += bias[c] + skip[r * C + c];
+    for (int64_t c = 0; c < C; ++c) up[r * C + c] += bias[c] + (skip ? skip[r * C + c] : 0.f);
   }
 }
 
@@ -236,7 +310,7 @@ class FlowSolver {
     TORCH_CHECK(blocks.size() == eps.size() && pre >= 0 && low >= 0 &&
                     static_cast<int64_t>(blocks.size()) == 2 * pre + low,
                 "blocks must be pre, low and post (as many post as pre)");
-    for (const auto& t : linears) check_float(t, "a linear's weight");
+    for (const auto& t : linears) TORCH_CHECK(t.is_contiguous(), "weights must be contiguous");
     inp_t_ = linears[0], inp_b_ = linears[1], down_t_ = linears[2], down_b_ = linears[3];
     up_t_ = linears[4], up_b_ = linears[5], out_t_ = linears[6], out_b_ = linears[7];
     gain_ = norm[0], shift_ = norm[1];
@@ -279,7 +353,7 @@ class FlowSolver {
   torch::Tensor forward(const torch::Tensor& x, int64_t B, const torch::Tensor& cond_full,
                         const torch::Tensor& cond_low, const std::vector<torch::Tensor>& biases,
                         std::vector<torch::Tensor>& caches) const {
-    const int64_t T = x.size(0), C = inp_t_.size(1), D = down_t_.size(1), s = stride_;
+    const int64_t T = x.size(0), C = inp_b_.size(0), D = down_b_.size(0), s = stride_;
     TORCH_CHECK(static_cast<int64_t>(biases.size()) == 2 + 2 * pre_ + low_ &&
                     static_cast<int64_t>(caches.size()) == 2 * pre_ + low_,
                 "biases or caches do not match the estimator's blocks");
@@ -298,22 +372,22 @@ class FlowSolver {
       return h;
     };
     // h = inp(x) + cond_full + bias, for each batch row
-    auto shared = at::mm(x, inp_t_);  // [T, C]
+    auto shared = product(x, inp_t_, C);  // [T, C]
     auto h = torch::empty({B, T, C}, x.options());
     add_condition(h.data_ptr<float>(), shared.data_ptr<float>(), 0, inp_b_.data_ptr<float>(),
                   cond_full.data_ptr<float>(), bias(C), B, T, C);
     auto skip = run(0, pre_, h);
-    auto z = at::mm(skip.reshape({B * T / s, s * C}), down_t_).view({B, T / s, D});
+    auto z = product(skip.reshape({B * T / s, s * C}), down_t_, D).view({B, T / s, D});
     add_condition(z.data_ptr<float>(), z.data_ptr<float>(), T / s * D, down_b_.data_ptr<float>(),
                   cond_low.data_ptr<float>(), bias(D), B, T / s, D);
     z = run(pre_, low_, z);
-    auto up = at::mm(z.view({B * T / s, D}), up_t_).view({B, T, C});  // [B, T / s, s · C] as [B, T, C]
+    auto up = product(z.view({B * T / s, D}), up_t_, s * C).view({B, T, C});  // [B, T / s, s · C] as [B, T, C]
     add_skip(up.data_ptr<float>(), up_b_.data_ptr<float>(), skip.data_ptr<float>(), B * T / s, s * C);
     h = run(pre_ + low_, pre_, up);
     auto y = torch::empty({B * T, C}, h.options());
     layer_norm(h.data_ptr<float>(), gain_.data_ptr<float>(), shift_.data_ptr<float>(), static_cast<float>(norm_eps_),
                B * T, C, y.data_ptr<float>());
-    return at::mm(y, out_t_).view({B, T, -1});
+    return product(y, out_t_, out_b_.size(0)).view({B, T, -1});
   }
 
   torch::Tensor inp_t_, inp_b_, down_t_, down_b_, up_t_, up_b_, out_t_, out_b_, gain_, shift_;
@@ -322,7 +396,36 @@ class FlowSolver {
   std::vector<Block> blocks_;
 };
 
+// x [M, K] · W + bias [N] (W as `product` reads it)
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
+  check_float(bias, "bias");
+  auto y = product(x, w, bias.size(0));
+  add_skip(y.data_ptr<float>(), bias.data_ptr<float>(), nullptr, y.size(0), y.size(1));
+  return y;
+}
+
+// fp32 W [K, N] → float16 panels [ceil(N / 32), K, 32] (the last zero-padded)
+torch::Tensor pack_half(const torch::Tensor& w) {
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == torch::kFloat32, "pack_half takes fp32 [K, N]");
+  const int64_t K = w.size(0), N = w.size(1), P = (N + PANEL - 1) / PANEL;
+  auto padded = torch::zeros({K, P * PANEL}, w.options());
+  padded.narrow(1, 0, N).copy_(w);
+  return padded.view({K, P, PANEL}).permute({1, 0, 2}).contiguous().to(torch::kHalf);
+}
+
+// Whether this CPU runs the float16-panel products
+bool half_supported() {
+#ifdef AQAA_HALF_PANELS
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("linear", &linear, "x · W + bias, W fp32 transposed or float16 panels");
+  m.def("pack_half", &pack_half, "fp32 W [K, N] → float16 panels");
+  m.def("half_supported", &half_supported, "whether this CPU runs the float16-panel products");
   m.def("convnext_block", &convnext_block, "one causal ConvNeXt block at inference (see the file's header)");
   pybind11::class_<FlowSolver>(m, "FlowSolver")
       .def(pybind11::init<const std::vector<torch::Tensor>&, const std::vector<torch::Tensor>&, double, int64_t,
