@@ -75,6 +75,17 @@ def product_weight(module: Any, weight: torch.Tensor) -> torch.Tensor:
     return weight_t
 
 
+class KernelChoice:
+    """How a module runs at inference: "auto" (C++ where it builds, else Python with a warning), "cpp" (an error
+    where it does not build) or "python". `Vocoder.set_kernel` sets every such module of a vocoder."""
+
+    implementation = "auto"
+
+    def set_kernel(self, kernel: str) -> None:
+        check_kernel(kernel)
+        self.implementation = kernel
+
+
 class Packed:
     """Operands a C++ kernel reads, made from a module's weights (transposed, reshaped) and remade whenever one of
     them changes: optimiser steps and loads write in place (bumping a tensor's version), `.to()` moves the data.
@@ -98,19 +109,14 @@ class Packed:
         return self.value
 
 
-class Linear(nn.Linear):
+class Linear(KernelChoice, nn.Linear):
     """nn.Linear whose inference product runs on a stored copy of the weight: the C++ kernels' (`product_weight`),
     or on the Python path the fp32 transpose, which MKL multiplies a stream's few rows by ~1.5x faster than the
     transposed view F.linear passes."""
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features)
-        self.implementation = "auto"  # at inference: "auto" (C++ where it builds), "cpp" or "python"
         self._packed = Packed()
-
-    def set_kernel(self, kernel: str) -> None:
-        check_kernel(kernel)
-        self.implementation = kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
@@ -126,7 +132,7 @@ class Linear(nn.Linear):
         return y.view(*x.shape[:-1], self.out_features)
 
 
-class ConvNeXtBlock(nn.Module):
+class ConvNeXtBlock(KernelChoice, nn.Module):
     """x + scale · MLP(norm(causal_dwconv(x)) + bias); `bias` [B, 1, C] carries a per-call condition (time)."""
 
     def __init__(self, channels: int, kernel: int, expansion: int, scale: float) -> None:
@@ -136,7 +142,6 @@ class ConvNeXtBlock(nn.Module):
         self.up = nn.Linear(channels, expansion * channels)
         self.down = nn.Linear(expansion * channels, channels)
         self.scale = nn.Parameter(torch.full((channels,), scale))
-        self.implementation = "auto"  # at inference: "auto" (C++ where it builds), "cpp" or "python"
         self._packed = Packed()
 
     def forward(self, x: torch.Tensor, cache: torch.Tensor,
@@ -151,10 +156,6 @@ class ConvNeXtBlock(nn.Module):
         if bias is not None:
             y = y + bias
         return torch.addcmul(x, self.scale, self.down(F.gelu(self.up(y)))), cache
-
-    def set_kernel(self, kernel: str) -> None:
-        check_kernel(kernel)
-        self.implementation = kernel
 
     def weights(self) -> list[torch.Tensor]:
         return [self.dwconv.weight, self.dwconv.bias, self.norm.weight, self.norm.bias, self.up.weight, self.up.bias,

@@ -22,8 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from aqaa.native import check_kernel
-from aqaa.vocoder.causal import ConvNeXtBlock, Linear, Packed, product_weight, vocoder_kernels
+from aqaa.vocoder.causal import ConvNeXtBlock, KernelChoice, Linear, Packed, product_weight, vocoder_kernels
 
 Condition = tuple[torch.Tensor, torch.Tensor]  # full-rate [B, T, C], low-rate [B, T / stride, D]
 State = list[torch.Tensor]
@@ -50,7 +49,7 @@ def time_features(t: torch.Tensor, channels: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-class Estimator(nn.Module):
+class Estimator(KernelChoice, nn.Module):
     def __init__(self, n_mels: int, condition_features: int, config: EstimatorConfig) -> None:
         super().__init__()
         self.config = config
@@ -74,13 +73,8 @@ class Estimator(nn.Module):
         # One time bias per level input and per block, in the order forward uses them, from one product per call.
         self.widths = [c] * (1 + config.blocks) + [d] * (1 + config.low_blocks) + [c] * config.blocks
         self.time_bias = nn.Linear(config.time_channels, sum(self.widths))
-        self.implementation = "auto"  # at inference: "auto" (C++ where it builds), "cpp" or "python"
         self._packed = Packed()
         self._step_biases = Packed()
-
-    def set_kernel(self, kernel: str) -> None:
-        check_kernel(kernel)
-        self.implementation = kernel
 
     def solver(self) -> Any:
         """The C++ Euler solver over this estimator's weights (`render(x0, cond_full, cond_low, biases, states,

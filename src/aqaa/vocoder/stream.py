@@ -44,9 +44,9 @@ class VocoderStream:
         self.rendered = 0  # frames rendered to mel
         self.batch = 2 if guidance > 0 else 1
         self.step_states = [flow.estimator.initial_state(self.batch) for _ in range(steps)]
-        # each step's time enters as fixed biases, computed once
-        self.step_biases = flow.estimator.step_biases(cosine_schedule(steps)[:-1].tolist() if steps else [],
-                                                      self.batch)
+        times = cosine_schedule(steps).tolist() if steps else []
+        self.increments = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        self.step_biases = flow.estimator.step_biases(times[:-1], self.batch)  # each step's time, as fixed biases
         self.solver = flow.estimator.solver() if steps else None  # None: the Python path
         self.wave = vocoder.mel2wav.stream() if audio else None
         self.mel_chunks: list[torch.Tensor] = []
@@ -119,10 +119,8 @@ class VocoderStream:
         x0 = frame_noise(self.seed, self.rendered, t, flow.n_mels)
         self.rendered += t
         if self.solver is not None:  # the same steps in one C++ call
-            times = cosine_schedule(self.steps).tolist()
-            increments = [times[k + 1] - times[k] for k in range(self.steps)]
             x = self.solver.render(x0, cond[0].contiguous(), cond[1].contiguous(), self.step_biases,
-                                   self.step_states, increments, w)
+                                   self.step_states, self.increments, w)
             return flow.denormalize(x)
 
         def velocity(x: torch.Tensor, time: float, k: int) -> torch.Tensor:

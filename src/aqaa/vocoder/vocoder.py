@@ -21,8 +21,7 @@ from aqaa.checkpoint import load_model, save_model
 from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import Codes
 from aqaa.configs import from_dict, to_dict
-from aqaa.vocoder.causal import ConvNeXtBlock, Linear
-from aqaa.vocoder.estimator import Estimator
+from aqaa.vocoder.causal import KernelChoice
 from aqaa.vocoder.flow import FlowConfig, TokenToMel
 from aqaa.vocoder.griffin_lim import griffin_lim
 from aqaa.vocoder.layout import TokenLayout
@@ -78,7 +77,7 @@ class Vocoder(nn.Module):
         """How inference runs the ConvNeXt blocks, the flow's solver and the stream-sized products: "auto" (C++
         where it builds, else Python with a warning), "cpp" (an error where it does not build) or "python"."""
         for module in self.modules():
-            if isinstance(module, (ConvNeXtBlock, Estimator, Linear)):
+            if isinstance(module, KernelChoice):
                 module.set_kernel(kernel)
 
     @torch.inference_mode()
