@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,17 @@ def load_extension(name: str, source: Path, purpose: str) -> tuple[Any, str]:
 def check_kernel(kernel: str) -> None:
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, not {kernel!r}")
+
+
+def kernel_module(kernel: str, name: str, source: Path, purpose: str, python_cost: str) -> Any:
+    """The compiled module for `kernel` ("auto", "cpp" or "python"), or None for the Python path: "auto" warns
+    (saying `python_cost`) and falls back where the kernel does not build, "cpp" raises."""
+    check_kernel(kernel)
+    if kernel == "python":
+        return None
+    module, why = load_extension(name, source, purpose)
+    if module is None:
+        if kernel == "cpp":
+            raise RuntimeError(f"cannot build the C++ {purpose}: {why}")
+        warnings.warn(f"running without the C++ {purpose} ({python_cost}): {why}", stacklevel=4)
+    return module

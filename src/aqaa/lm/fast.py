@@ -25,7 +25,6 @@ Python path.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from aqaa.native import check_kernel, load_extension
+from aqaa.native import check_kernel, kernel_module
 
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
 KERNEL_WEIGHTS = ("fp32", "int8")  # the weight formats the C++ step reads
@@ -89,16 +88,11 @@ _LINEARS = {"fp32": _Fp32Linear, "bf16": _Bf16Linear, "int8": _Int8Linear}
 def _step_kernel(kernel: str, weights: str) -> Any:
     """The C++ module for `kernel` ("auto", "cpp" or "python"), or None for the Python path."""
     check_kernel(kernel)
-    if kernel == "python" or (kernel == "auto" and weights not in KERNEL_WEIGHTS):
+    if kernel == "auto" and weights not in KERNEL_WEIGHTS:
         return None
-    if weights not in KERNEL_WEIGHTS:
+    if kernel == "cpp" and weights not in KERNEL_WEIGHTS:
         raise ValueError(f"the C++ decode step reads {' or '.join(KERNEL_WEIGHTS)} weights, not {weights}")
-    module, why = load_extension("aqaa_decode_step", _STEP_SOURCE, "decode step")
-    if module is None:
-        if kernel == "cpp":
-            raise RuntimeError(f"cannot build the C++ decode step: {why}")
-        warnings.warn(f"decoding without the C++ step (about 1.5x slower): {why}", stacklevel=3)
-    return module
+    return kernel_module(kernel, "aqaa_decode_step", _STEP_SOURCE, "decode step", "about 1.5x slower")
 
 
 @dataclass

@@ -13,7 +13,6 @@ path's to float rounding; `Vocoder.set_kernel` chooses the path for a whole mode
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from aqaa.native import check_kernel, load_extension
+from aqaa.native import check_kernel, kernel_module
 
 _KERNELS_SOURCE = Path(__file__).parent / "csrc" / "kernels.cpp"
 INPUT_PAST = 2  # past frames a stack's first layer sees (its blocks see further back)
@@ -56,14 +55,8 @@ class CausalDepthwise(nn.Module):
 
 def vocoder_kernels(kernel: str) -> Any:
     """The vocoder's C++ module for `kernel` ("auto", "cpp" or "python"), or None for the Python path."""
-    if kernel == "python":
-        return None
-    module, why = load_extension("aqaa_vocoder_kernels", _KERNELS_SOURCE, "vocoder kernels")
-    if module is None:
-        if kernel == "cpp":
-            raise RuntimeError(f"cannot build the vocoder's C++ kernels: {why}")
-        warnings.warn(f"vocoding without the C++ kernels (streaming 2-3x slower): {why}", stacklevel=3)
-    return module
+    return kernel_module(kernel, "aqaa_vocoder_kernels", _KERNELS_SOURCE, "vocoder kernels",
+                         "streaming 2-3x slower")
 
 
 def product_weight(module: Any, weight: torch.Tensor) -> torch.Tensor:

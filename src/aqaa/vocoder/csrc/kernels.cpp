@@ -116,6 +116,26 @@ inline float exp_nonpositive(float a) {
   return p * scale;
 }
 
+// o [C] = LayerNorm(v [C]) · gain + shift (+ extra [C]); o may be v
+inline void normalize(const float* v, const float* gain, const float* shift, const float* extra, float eps,
+                      int64_t C, float* o) {
+  float mean = 0.f;
+#pragma omp simd reduction(+ : mean)
+  for (int64_t c = 0; c < C; ++c) mean += v[c];
+  mean /= static_cast<float>(C);
+  float var = 0.f;
+#pragma omp simd reduction(+ : var)
+  for (int64_t c = 0; c < C; ++c) var += (v[c] - mean) * (v[c] - mean);
+  const float inv = 1.f / std::sqrt(var / static_cast<float>(C) + eps);
+  if (extra == nullptr) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] = (v[c] - mean) * inv * gain[c] + shift[c];
+  } else {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] = (v[c] - mean) * inv * gain[c] + shift[c] + extra[c];
+  }
+}
+
 // y [B·T, C] = LayerNorm(causal depthwise conv of cat(cache [B, H, C], x [B, T, C])) + bias [B or 1, C]
 AQAA_CPU_CLONES void conv_norm(const float* x, const float* cache, const float* taps /* [K, C] */,
                                const float* conv_bias, const float* gain, const float* shift, const float* bias,
@@ -133,16 +153,7 @@ AQAA_CPU_CLONES void conv_norm(const float* x, const float* cache, const float* 
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) out[c] += w[c] * in[c];
       }
-      float mean = 0.f;
-#pragma omp simd reduction(+ : mean)
-      for (int64_t c = 0; c < C; ++c) mean += out[c];
-      mean /= static_cast<float>(C);
-      float var = 0.f;
-#pragma omp simd reduction(+ : var)
-      for (int64_t c = 0; c < C; ++c) var += (out[c] - mean) * (out[c] - mean);
-      const float inv = 1.f / std::sqrt(var / static_cast<float>(C) + eps);
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) out[c] = (out[c] - mean) * inv * gain[c] + shift[c] + (extra ? extra[c] : 0.f);
+      normalize(out, gain, shift, extra, eps, C, out);
     }
   }
 }
@@ -238,20 +249,7 @@ std::pair<const float*, int64_t> bias_rows(const c10::optional<torch::Tensor>& b
 // out [R, C] = LayerNorm(rows [R, C])
 AQAA_CPU_CLONES void layer_norm(const float* rows, const float* gain, const float* shift, float eps, int64_t R,
                                 int64_t C, float* out) {
-  for (int64_t r = 0; r < R; ++r) {
-    const float* v = rows + r * C;
-    float* o = out + r * C;
-    float mean = 0.f;
-#pragma omp simd reduction(+ : mean)
-    for (int64_t c = 0; c < C; ++c) mean += v[c];
-    mean /= static_cast<float>(C);
-    float var = 0.f;
-#pragma omp simd reduction(+ : var)
-    for (int64_t c = 0; c < C; ++c) var += (v[c] - mean) * (v[c] - mean);
-    const float inv = 1.f / std::sqrt(var / static_cast<float>(C) + eps);
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) o[c] = (v[c] - mean) * inv * gain[c] + shift[c];
-  }
+  for (int64_t r = 0; r < R; ++r) normalize(rows + r * C, gain, shift, nullptr, eps, C, out + r * C);
 }
 
 // out [B, R, C] = a [R, C] (shared by the batch, a_stride 0) or [B, R, C] (a_stride R·C) + a_bias [C]
