@@ -86,16 +86,19 @@ def test_init_fine_tunes_an_exported_lm_and_refuses_another_architecture(trained
     training = dict(config["training"], steps=2, warmup_steps=1, log_every=1, eval_every=2, checkpoint_every=2)
     tuned = {**overrides, "run_dir": str(tmp_path / "run"), "out": str(tmp_path / "out"), "init": str(root / "out"),
              "training": training}
+    base = json.loads((root / "out" / LM_CONFIG_FILE).read_text())["trained_steps"]
     main(CONFIG, overrides=tuned)
     scratch = [json.loads(line) for line in (root / "run" / "lm" / "log.jsonl").read_text().splitlines()]
     log = [json.loads(line) for line in (tmp_path / "run" / "lm" / "log.jsonl").read_text().splitlines()]
     assert log[0]["step"] == 1 and log[0]["loss"] < 0.8 * scratch[0]["loss"], (log, scratch)  # starts trained
     assert (tmp_path / "run" / "vocab" / "aqaa_vocab.json").read_text() == (root / "out" / "aqaa_vocab.json").read_text()
-    assert json.loads((tmp_path / "out" / LM_CONFIG_FILE).read_text())["trained_steps"] == 2
+    exported = json.loads((tmp_path / "out" / LM_CONFIG_FILE).read_text())
+    assert exported["trained_steps"] == 2 and exported["total_trained_steps"] == base + 2
     in_place = tmp_path / "in_place"  # init and out the same directory: the export must still happen
     shutil.copytree(tmp_path / "out", in_place)
     main(CONFIG, overrides={**tuned, "run_dir": str(tmp_path / "run2"), "out": str(in_place), "init": str(in_place)})
-    assert json.loads((in_place / LM_CONFIG_FILE).read_text())["recipe"]["run_dir"] == str(tmp_path / "run2")
+    exported = json.loads((in_place / LM_CONFIG_FILE).read_text())
+    assert exported["recipe"]["run_dir"] == str(tmp_path / "run2") and exported["total_trained_steps"] == base + 4
     model = dict(config["model"], layers=config["model"]["layers"] + 1)
     with pytest.raises(ValueError, match=r"another architecture.*layers"):
         main(CONFIG, overrides={**tuned, "run_dir": str(tmp_path / "other"), "model": model})

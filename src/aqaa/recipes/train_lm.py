@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.nn import functional as F
 
+from aqaa.checkpoint import write_json
 from aqaa.configs import from_dict, load_yaml, to_dict
 from aqaa.data.corpus import split_files
 from aqaa.lm.data import TokenCache, build_token_cache
@@ -140,6 +141,8 @@ def stage_vocab(config: RecipeConfig) -> None:
         text_tokenizer = train_text_tokenizer(texts, config.vocab.text_vocab_size, config.vocab.min_frequency)
         vocab = Vocabulary(text_tokenizer, styles=default_styles(), **sizes)
     vocab.save(Path(config.run_dir) / "vocab")
+    if config.init is not None:  # recorded now, before an in-place fine-tune exports over the init's own record
+        write_json(Path(config.run_dir) / INIT_FILE, {"init": config.init, "steps_before": lineage_steps(config.init)})
     print(f"vocabulary: {vocab.size} ids ({vocab.text_size} text, {vocab.audio.linguistic_size} linguistic, "
           f"{vocab.audio.semantic_size} semantic, {len(vocab.specials)} specials)")
 
@@ -259,6 +262,7 @@ def _same_text(a: str, b: str) -> bool:
 
 
 # The LMConfig fields that shape the network (the rest: initialisation, dropout, learning-rate scale).
+INIT_FILE = "init.json"  # in a fine-tune's run_dir: the LM it started from and the training steps behind that
 ARCHITECTURE = ("backbone", "hidden_size", "layers", "heads", "kv_heads", "ffn", "max_len", "rope_theta",
                 "tie_embeddings")
 
@@ -273,6 +277,12 @@ def check_init(config: RecipeConfig) -> None:
     if differ:
         raise ValueError(f"init {config.init} has another architecture than this recipe's model: {differ} are "
                          f"{[trained.get(k) for k in differ]} there, {[wanted[k] for k in differ]} here")
+
+
+def lineage_steps(directory: str | Path) -> int:
+    """Training steps behind an exported LM: its own run's and, for a fine-tune, those of every LM before it."""
+    exported = json.loads((Path(directory) / LM_CONFIG_FILE).read_text())
+    return exported.get("total_trained_steps", exported["trained_steps"])
 
 
 def initial_weights(config: RecipeConfig) -> dict[str, torch.Tensor]:
@@ -291,8 +301,8 @@ def stage_train(config: RecipeConfig) -> None:
     train_builder = split_builder(config, "train", vocab)
     val_builder = split_builder(config, "validation", vocab)
     model = build_model(config.model, vocab, config.seed)
-    if config.init is not None:
-        model.load_state_dict(initial_weights(config))
+    if config.init is not None and not (Path(config.run_dir) / "lm" / "state.json").is_file():
+        model.load_state_dict(initial_weights(config))  # (a resumed run starts from its own checkpoint instead)
     counts = count_parameters(model)
     if accelerator.is_main_process:
         print(f"model: {counts['total'] / 1e6:.2f} M parameters ({counts['body'] / 1e6:.2f} M body, "
@@ -337,7 +347,7 @@ def stage_train(config: RecipeConfig) -> None:
 def stage_export(config: RecipeConfig) -> None:
     from safetensors.torch import load_file
 
-    from aqaa.checkpoint import round_through, storage_dtype, write_json
+    from aqaa.checkpoint import round_through, storage_dtype
 
     vocab = Vocabulary.load(Path(config.run_dir) / "vocab")
     model = build_model(config.model, vocab, config.seed)
@@ -349,10 +359,12 @@ def stage_export(config: RecipeConfig) -> None:
     vocab.save(out)
     audio = AudioFormat.of_tokenizer(tokenizer_config(config))
     state = json.loads((Path(config.run_dir) / "lm" / "state.json").read_text())
+    before = json.loads((Path(config.run_dir) / INIT_FILE).read_text())["steps_before"] if config.init else 0
     write_json(out / LM_CONFIG_FILE, {"kind": "aqaa.speech_lm", "layout": config.layout,
                                       "streams": tokenizer_config(config).streams,
                                       "per_group": list(audio.per_group), "group_seconds": audio.group_seconds,
                                       "tasks": config.tasks, "trained_steps": state["step"],
+                                      "total_trained_steps": before + state["step"],
                                       "recipe": to_dict(config)})
     print(f"exported the LM to {out}")
 
