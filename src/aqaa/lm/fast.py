@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,7 +36,6 @@ from aqaa.native import check_kernel, kernel_module
 
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
 KERNEL_WEIGHTS = ("fp32", "int8")  # the weight formats the C++ step reads
-_STEP_SOURCE = Path(__file__).parent / "csrc" / "decode_step.cpp"
 Product = Callable[[torch.Tensor], torch.Tensor]  # x [T, d_in] → x Wᵀ [T, d_out] in one of the weight formats
 
 
@@ -92,7 +90,7 @@ def _step_kernel(kernel: str, weights: str) -> Any:
         return None
     if kernel == "cpp" and weights not in KERNEL_WEIGHTS:
         raise ValueError(f"the C++ decode step reads {' or '.join(KERNEL_WEIGHTS)} weights, not {weights}")
-    return kernel_module(kernel, "aqaa_decode_step", _STEP_SOURCE, "decode step", "about 1.5x slower")
+    return kernel_module(kernel, "decode step", "about 1.5x slower")
 
 
 @dataclass

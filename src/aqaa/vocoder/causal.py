@@ -5,7 +5,7 @@ feeding it whole. A network may look ahead only in its first layer (`DelayedConv
 input frames up to t + lookahead, so in a stream it comes `lookahead` frames late and `flush` supplies the
 zeros that an offline pass pads the end with.
 
-At inference (no autograd) a ConvNeXt block runs as one C++ call (csrc/kernels.cpp) where that kernel builds: a
+At inference (no autograd) a ConvNeXt block runs as one C++ call (csrc/kernels.cpp) where aqaa's C++ builds: a
 stream's chunks are a few rows, where Python's per-op cost outweighs the arithmetic. Its output equals the Python
 path's to float rounding; `Vocoder.set_kernel` chooses the path for a whole model.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,7 +22,6 @@ from torch.nn import functional as F
 
 from aqaa.native import check_kernel, kernel_module
 
-_KERNELS_SOURCE = Path(__file__).parent / "csrc" / "kernels.cpp"
 INPUT_PAST = 2  # past frames a stack's first layer sees (its blocks see further back)
 SHORT = 48  # frames: up to this, depthwise convs use the unfolded-taps product
 
@@ -55,8 +53,7 @@ class CausalDepthwise(nn.Module):
 
 def vocoder_kernels(kernel: str) -> Any:
     """The vocoder's C++ module for `kernel` ("auto", "cpp" or "python"), or None for the Python path."""
-    return kernel_module(kernel, "aqaa_vocoder_kernels", _KERNELS_SOURCE, "vocoder kernels",
-                         "streaming 2-3x slower")
+    return kernel_module(kernel, "vocoder kernels", "streaming 2-3x slower")
 
 
 def product_weight(module: Any, weight: torch.Tensor) -> torch.Tensor:

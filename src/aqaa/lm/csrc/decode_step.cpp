@@ -211,7 +211,7 @@ class DecodeStep {
 
 }  // namespace
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+void bind_decode_step(pybind11::module_& m) {
   pybind11::class_<DecodeStep>(m, "DecodeStep")
       .def(pybind11::init<torch::Tensor, const std::vector<torch::Tensor>&,
                           const std::vector<std::vector<torch::Tensor>>&, torch::Tensor, torch::Tensor, torch::Tensor,

@@ -420,7 +420,7 @@ bool half_supported() {
 #endif
 }
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+void bind_vocoder_kernels(pybind11::module_& m) {
   m.def("linear", &linear, "x · W + bias, W fp32 transposed or float16 panels");
   m.def("pack_half", &pack_half, "fp32 W [K, N] → float16 panels");
   m.def("half_supported", &half_supported, "whether this CPU runs the float16-panel products");
