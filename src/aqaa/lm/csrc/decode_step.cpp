@@ -17,16 +17,12 @@
 // speculative verification run there, single-token steps here, on one shared cache.
 #include <torch/extension.h>
 
+#include "../../csrc/cpu_clones.h"
+
 #include <cmath>
 #include <vector>
 
 namespace {
-
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define AQAA_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define AQAA_CPU_CLONES
-#endif
 
 // y [d_out] = (x [d_in] · W) ∘ scale for int8 W stored as [d_in, d_out]: a sweep of axpys over W's rows, so the
 // vectorised loop runs along the outputs with no horizontal sums (4× faster than a dot product per output).

@@ -19,6 +19,8 @@
 // the two paths rather than assume them equal.
 #include <torch/extension.h>
 
+#include "../../csrc/cpu_clones.h"
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define AQAA_HALF_PANELS 1
@@ -31,12 +33,6 @@
 #include <vector>
 
 namespace {
-
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define AQAA_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define AQAA_CPU_CLONES
-#endif
 
 constexpr int64_t PANEL = 32;  // columns per float16 panel: two AVX-512 registers
 
