@@ -27,7 +27,7 @@ def load_extension() -> tuple[Any, str]:
     """(the compiled module, "") or (None, why not); tried once per process."""
     from torch.utils.cpp_extension import load
 
-    print("aqaa: loading the C++ kernels (compiled on first use: about a minute)", file=sys.stderr, flush=True)
+    print("aqaa: loading the C++ kernels (built once per machine, about a minute)", file=sys.stderr, flush=True)
     try:
         return load("aqaa_kernels", [str(source) for source in SOURCES], extra_cflags=FLAGS), ""
     except Exception as error:  # no compiler, no headers, a failed build: all mean "no C++ kernels here"
