@@ -261,8 +261,8 @@ def _same_text(a: str, b: str) -> bool:
     return normal(a) == normal(b)
 
 
-# The LMConfig fields that shape the network (the rest: initialisation, dropout, learning-rate scale).
 INIT_FILE = "init.json"  # in a fine-tune's run_dir: the LM it started from and the training steps behind that
+# The LMConfig fields that shape the network (the rest: initialisation, dropout, learning-rate scale).
 ARCHITECTURE = ("backbone", "hidden_size", "layers", "heads", "kv_heads", "ffn", "max_len", "rope_theta",
                 "tie_embeddings")
 

@@ -139,8 +139,9 @@ class ConvNeXtBlock(KernelChoice, nn.Module):
         if not torch.is_grad_enabled() and x.dtype == torch.float32 and x.device.type == "cpu":
             module = vocoder_kernels(self.implementation)
             if module is not None:
+                parts, eps = self.operands(module)
                 return module.convnext_block(x.contiguous(), cache.contiguous(),
-                                             None if bias is None else bias.contiguous(), *self.operands(module))
+                                             None if bias is None else bias.contiguous(), parts, eps)
         y, cache = self.dwconv(x, cache)
         y = self.norm(y)
         if bias is not None:
@@ -151,13 +152,13 @@ class ConvNeXtBlock(KernelChoice, nn.Module):
         return [self.dwconv.weight, self.dwconv.bias, self.norm.weight, self.norm.bias, self.up.weight, self.up.bias,
                 self.down.weight, self.down.bias, self.scale]
 
-    def operands(self, module: Any) -> tuple[Any, ...]:
-        """The weights as the C++ kernels `module` read them: conv taps [K, C], `product_weight`s, the norm's
+    def operands(self, module: Any) -> tuple[list[torch.Tensor], float]:
+        """The weights as the C++ kernels `module` read them (conv taps [K, C], `product_weight`s), and the norm's
         eps."""
-        return self._packed.get(self.weights, lambda: (
+        return self._packed.get(self.weights, lambda: ([
             self.dwconv.weight[:, 0].t().contiguous(), self.dwconv.bias.detach(), self.norm.weight.detach(),
-            self.norm.bias.detach(), self.norm.eps, product_weight(module, self.up.weight), self.up.bias.detach(),
-            product_weight(module, self.down.weight), self.down.bias.detach(), self.scale.detach()))
+            self.norm.bias.detach(), product_weight(module, self.up.weight), self.up.bias.detach(),
+            product_weight(module, self.down.weight), self.down.bias.detach(), self.scale.detach()], self.norm.eps))
 
 
 class DelayedConv(nn.Module):

@@ -89,8 +89,8 @@ class Estimator(KernelChoice, nn.Module):
                        for tensor in (product_weight(module, layer.weight), layer.bias.detach())]
             operands = [block.operands(module) for block in blocks]
             return module.FlowSolver(linears, [self.norm.weight.detach(), self.norm.bias.detach()], self.norm.eps,
-                                     self.config.stride, [list(o[:4] + o[5:]) for o in operands],
-                                     [o[4] for o in operands], len(self.pre), len(self.low))
+                                     self.config.stride, [parts for parts, _ in operands],
+                                     [eps for _, eps in operands], len(self.pre), len(self.low))
 
         def weights() -> list[torch.Tensor]:
             return [w for layer in (self.inp, self.down, self.up, self.out, self.norm) for w in (layer.weight, layer.bias)

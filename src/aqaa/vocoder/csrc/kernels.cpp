@@ -5,18 +5,17 @@
 // and the flow's whole Euler solve over a block of frames (aqaa.vocoder.estimator.Estimator at every step, with
 // classifier-free guidance), in a single call each.
 //
-// Weight products run on ATen `mm` (fp32, weights stored transposed) or, where the CPU has AVX-512 and every weight
+// Weight products run on ATen `mm` (fp32, weights stored transposed: MKL multiplies a few rows by them ~1.5x
+// faster than by a transposed view) or, where the CPU has AVX-512 and every weight
 // of a matrix is exactly a float16 value (a float16 checkpoint, like the shipped vocoder), on our own kernel over
 // float16 panels: the same products (fp32 arithmetic on the same values) from half the bytes, which is what a
 // stream's few-row products wait for (each chunk reads every weight of the conditioner and mel2wav once).
 //
 // Why: a stream renders 360 ms at a time, so every tensor is a few rows, and in Python each small op costs more
-// than its arithmetic; the flow runs its estimator 10 steps per chunk, ~60 ops each. Here the weight products
-// are ATen `mm`s (on weights stored transposed, which MKL multiplies ~1.5x faster at these shapes; biases are
-// added by the loops that follow, which saves `addmm`'s copy of them) and everything between them is a loop
-// over rows. Results equal the Python path's to float
-// rounding (~1e-6): sums run in another order and erf/exp are our own polynomials (below), so the tests compare
-// the two paths rather than assume them equal.
+// than its arithmetic; the flow runs its estimator 10 steps per chunk, ~60 ops each. Here everything between the
+// products is a loop over rows (biases included, which saves `addmm`'s copy of them). Results equal the Python
+// path's to float rounding (~1e-6): sums run in another order and erf/exp are our own polynomials (below), so
+// the tests compare the two paths rather than assume them equal.
 #include <torch/extension.h>
 
 #include "../../csrc/cpu_clones.h"
@@ -201,7 +200,7 @@ void keep_last(float* cache, const float* x, int64_t B, int64_t T, int64_t H, in
   }
 }
 
-// A block's operands as ConvNeXtBlock._operands() gives them (its LayerNorm eps apart).
+// A block's operands as ConvNeXtBlock.operands() gives them: nine tensors and the LayerNorm eps.
 struct Block {
   torch::Tensor taps, conv_bias, gain, shift, up_t, up_bias, down_t, down_bias, scale;
   double eps;
@@ -273,17 +272,15 @@ AQAA_CPU_CLONES void add_skip(float* up, const float* bias, const float* skip, i
 
 }  // namespace
 
-// x [B, T, C], cache [B, K - 1, C], bias [B or 1, 1, C] or None; taps [K, C]; up_t [C, E]; down_t [E, C]
+// x [B, T, C], cache [B, K - 1, C], bias [B or 1, 1, C] or None; parts and eps: the block's operands (Block)
 // → (out [B, T, C], new cache [B, K - 1, C]: the last K - 1 rows of cat(cache, x))
-std::tuple<torch::Tensor, torch::Tensor> convnext_block(
-    const torch::Tensor& x, const torch::Tensor& cache, const c10::optional<torch::Tensor>& bias,
-    const torch::Tensor& taps, const torch::Tensor& conv_bias, const torch::Tensor& gain, const torch::Tensor& shift,
-    double eps, const torch::Tensor& up_t, const torch::Tensor& up_bias, const torch::Tensor& down_t,
-    const torch::Tensor& down_bias, const torch::Tensor& scale) {
+std::tuple<torch::Tensor, torch::Tensor> convnext_block(const torch::Tensor& x, const torch::Tensor& cache,
+                                                        const c10::optional<torch::Tensor>& bias,
+                                                        const std::vector<torch::Tensor>& parts, double eps) {
   check_float(x, "x");
   check_float(cache, "cache");
   TORCH_CHECK(x.dim() == 3 && cache.dim() == 3, "x and cache must be [B, T, C]");
-  const Block block({taps, conv_bias, gain, shift, up_t, up_bias, down_t, down_bias, scale}, eps);
+  const Block block(parts, eps);
   auto next = cache.clone();
   const auto [rows, stride] = bias_rows(bias, x.size(0), x.size(2));
   auto out = block.run(x, next, rows, stride);
