@@ -132,7 +132,7 @@ def data_play(
 def train_tokenizer(
     config: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. configs/tokenizer/default.yaml")],
     stage: Annotated[list[str] | None, typer.Option(
-        help="Run only these stages (cache, linguistic, kmeans, voice_cache, voice_tuning, semantic, assemble); "
+        help="Run only these stages (cache, linguistic, kmeans, voice_cache, voice_tuning, semantic, semantic_voice_tuning, assemble); "
              "default: every unfinished one")
     ] = None,
 ) -> None:

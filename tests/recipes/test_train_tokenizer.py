@@ -61,6 +61,20 @@ def test_voice_tuning_speaks_answers_in_new_voices_and_the_tokenizer_uses_its_en
     assert torch.allclose(shipped[name], tuned[name])
 
 
+def test_semantic_voice_tuning_moves_the_encoder_not_the_codebook_and_the_tokenizer_uses_it(trained):
+    root, _ = trained
+    log = [json.loads(line) for line in
+           (root / "run" / "semantic_voice_tuning" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 10 and {"hold", "code_hold", "own_mel", "new_mel", "val_mel"} <= set(log[-1])
+    tuned = load_file(str(root / "run" / "semantic_voice_tuning" / "model.safetensors"))
+    before = load_file(str(root / "run" / "semantic" / "model.safetensors"))
+    frozen = [k for k in before if k.startswith(("vq.", "to_code."))]
+    assert frozen and all(torch.equal(tuned[k], before[k]) for k in frozen)
+    name = "encoder.stack.blocks.0.conv.weight"
+    assert not torch.equal(tuned[name], before[name])
+    assert torch.allclose(AudioTokenizer.from_pretrained(root / "tok").semantic.state_dict()[name], tuned[name])
+
+
 def test_masked_relative_change_ignores_padding():
     old = torch.ones(2, 4, 3)
     new = old.clone()

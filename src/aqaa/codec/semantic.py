@@ -62,15 +62,18 @@ class SemanticModel(nn.Module):
         return nearest(z, self.codebook())
 
     def compute_loss(self, mel: torch.Tensor, mel_lengths: torch.Tensor, log_f0: torch.Tensor,
-                     voiced: torch.Tensor, log_energy: torch.Tensor) -> dict[str, torch.Tensor]:
+                     voiced: torch.Tensor, log_energy: torch.Tensor, features: torch.Tensor | None = None,
+                     freeze_codebook: bool = False) -> dict[str, torch.Tensor]:
         """Losses for padded mel [B, T_mel, n_mels] and per-token targets [B, T_tok] (log F0, voiced 0/1,
-        log energy; F0 only counts where voiced). Returns the total and each term."""
+        log energy; F0 only counts where voiced). Returns the total and each term. `features`: the encoder's
+        output for `mel` when the caller already has it; `freeze_codebook`: no codebook update or dead-code
+        replacement (the codes keep their meaning)."""
         k = self.config.encoder.frames_per_token
-        feats, _ = self.encoder(mel)
+        feats = self.encoder(mel)[0] if features is None else features
         b, t, _ = feats.shape
         mask = torch.arange(t)[None, :] < (mel_lengths // k)[:, None]  # [B, T_tok]
         z = self.to_code(feats)
-        quantized, _, commit = self.vq(z, mask=mask)
+        quantized, _, commit = self.vq(z, mask=mask, freeze_codebook=freeze_codebook)
         h = self.decoder(quantized.transpose(1, 2)).transpose(1, 2)  # [B, T_tok, D]
         target = ((mel[:, : t * k] - self.encoder.mel_mean) / self.encoder.mel_std).reshape(b, t, -1)
         m = mask.float()

@@ -8,8 +8,9 @@
                     MCD against the original for each. The round trips are pooled over `seeds` noise draws: one
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
   clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well), no
-                    augmentation: WER original vs round trip (default steps, one seed), vs the prior alone and vs
-                    the crude codec → neural vocoder; MCD; each marked as heard in training or not. With each (and
+                    augmentation: WER original vs round trip (default steps, pooled over the same seeds; the
+                    ratio of the two is the issue's measure), vs the prior alone and vs the crude codec → neural
+                    vocoder; MCD; each marked as heard in training or not. With each (and
                     the assistant voice), the phone error rate of the tokenizer's CTC head read from its encoder
                     and through the codes: how much of the speech the codes still name before any vocoder runs
   other voices      test questions of the most frequent held-out voices (augmented: noise, rooms): WER original
@@ -140,14 +141,22 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
     report["assistant_voice"] = assistant
     report["offline_rtf"] = round(synth_seconds / audio_seconds, 4) if audio_seconds else None
 
-    def round_trip(wavs: list[np.ndarray], refs: list[str], voice: str, baselines: bool = False) -> dict[str, Any]:
-        """A voice's recordings vs their round trip (default steps, seed 0): judge WER of each, MCD; with
-        `baselines`, also the judge's WER through the prior alone (0 steps) and through the crude codec."""
+    def round_trip(wavs: list[np.ndarray], refs: list[str], voice: str, baselines: bool = False,
+                   draws: int = 1) -> dict[str, Any]:
+        """A voice's recordings vs their round trip (default steps, seeds 0 … draws - 1 pooled): judge WER of
+        each and their ratio, MCD; with `baselines`, also the judge's WER through the prior alone (0 steps) and
+        through the crude codec."""
         codes = [tokenizer.encode(w) for w in tqdm(wavs, desc=voice, unit="utt", leave=False)]
-        resynth = [vocoder.synthesize(c) for c in codes]
-        result = {"n": len(wavs), "original_wer": _judge(wavs, refs, voice),
-                  "resynth_wer": _judge(resynth, refs, f"{voice} resynth"),
-                  "mcd": round(mean_mcd(wavs, resynth, mel_cfg), 3)}
+        original = _judge(wavs, refs, voice)
+        per_seed, mcds = [], []
+        for seed in range(draws):
+            resynth = [vocoder.synthesize(c, seed=seed) for c in codes]
+            per_seed.append(_judge(resynth, refs, f"{voice} resynth, seed {seed}"))
+            mcds.append(mean_mcd(wavs, resynth, mel_cfg))
+        wer_mean = round(float(np.mean(per_seed)), 4)
+        result = {"n": len(wavs), "original_wer": original, "resynth_wer": wer_mean,
+                  "resynth_wer_per_seed": per_seed, "wer_ratio": round(wer_mean / original, 3) if original else None,
+                  "mcd": round(float(np.mean(mcds)), 3)}
         if baselines:
             result["prior_wer"] = _judge([vocoder.synthesize(c, 0) for c in codes], refs, f"{voice} prior")
             crude_wavs = [vocoder.vocode(crude.decode(crude.encode(torch.from_numpy(log_mel(w, mel_cfg)))))
@@ -156,11 +165,12 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
         return result
 
     trained_voices = {m["voice"] for m in cache_meta(cache_path(config, "train"))}
-    clean_texts = texts[: 4 if quick else 20]
+    clean_texts = texts[:4] if quick else texts
     clean: dict[str, Any] = {}
     for voice in CLEAN_VOICES:
         wavs = [synthesize(t, voice_from_name(voice), Prosody(), mel_cfg.sample_rate).wav for t in clean_texts]
-        clean[voice] = {"in_training": voice in trained_voices, **round_trip(wavs, clean_texts, voice, baselines=True),
+        clean[voice] = {"in_training": voice in trained_voices,
+                        **round_trip(wavs, clean_texts, voice, baselines=True, draws=seeds),
                         "phone_error_rate": clean_phone_error_rates(tokenizer, wavs, clean_texts)}
     report["clean_voices"] = clean
 
@@ -196,6 +206,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
         "crude_codec_assistant_only_neural_wer": assistant["crude_codec_assistant_only"]["neural"]["wer"],
         **{f"clean_{v.split(':')[-1]}_{kind}_wer": c[f"{kind}_wer"] for v, c in clean.items()
            for kind in ("original", "resynth")},
+        **{f"clean_{v.split(':')[-1]}_wer_ratio": c["wer_ratio"] for v, c in clean.items()},
         "assistant_code_per": assistant["phone_error_rate"]["codes"],
         **{f"clean_{v.split(':')[-1]}_code_per": c["phone_error_rate"]["codes"] for v, c in clean.items()},
         "other_voices_original_wer": round(float(np.mean([o["original_wer"] for o in others.values()])), 4)

@@ -8,6 +8,8 @@ Stages, each resumable and skipped when already done:
   voice_tuning the linguistic encoder fine-tuned on them, its features on → RUN/voice_tuning/
               its own training data held in place (so are their codes)
   semantic    25 Hz encoder + VQ, trained to rebuild mel, pitch, energy → RUN/semantic/
+  semantic_voice_tuning  its encoder fine-tuned on the voices, codebook  → RUN/semantic_voice_tuning/
+              frozen, features on its own data held (optional)
   assemble    the tokenizer (both streams) and its codebook report      → OUT/ (from_pretrained-able)
 The linguistic and semantic stages are independent: two processes may run them at once (`--stage`).
 """
@@ -75,6 +77,19 @@ class VoiceTuningConfig:
 
 
 @dataclass
+class SemanticVoiceTuningConfig:
+    """Fine-tune the semantic encoder (and its training-only decoder) on `voices`, the codebook frozen, while
+    holding its features on its own training data: its mel reconstruction from the codes was twice as far off
+    on other voices' clean speech as on the assistant's, even before quantisation. Off while `training.steps` is 0."""
+
+    hold_weight: float = 1.0  # on the relative squared change of the features of the tokenizer's training data
+    # On the relative squared distance of those features' code vectors from the codes they had: with 4,096
+    # codes a small change of the features flips many, so this holds the codes themselves.
+    code_hold_weight: float = 0.0
+    training: TrainConfig = field(default_factory=lambda: TrainConfig(steps=0))
+
+
+@dataclass
 class RecipeConfig:
     corpus: str = "corpora/default"
     run_dir: str = "runs/tokenizer/default"
@@ -87,6 +102,7 @@ class RecipeConfig:
     semantic_training: TrainConfig = field(default_factory=TrainConfig)
     voices: VoiceDataConfig = field(default_factory=VoiceDataConfig)
     voice_tuning: VoiceTuningConfig = field(default_factory=VoiceTuningConfig)
+    semantic_voice_tuning: SemanticVoiceTuningConfig = field(default_factory=SemanticVoiceTuningConfig)
     validation_utterances: int = 64
     alignment_calibration_texts: int = 40
     save_dtype: str = "float32"  # float16 halves the shipped file; the model is measured as stored
@@ -226,9 +242,65 @@ def _linguistic_weights(config: RecipeConfig) -> Path:
     return trained_weights(config.run_dir, "voice_tuning" if config.voices.voices else "linguistic")
 
 
+SEMANTIC_KEYS = ("mel", "mel_lengths", "log_f0", "voiced", "log_energy")
+
+
 def stage_semantic(config: RecipeConfig) -> None:
-    keys = ("mel", "mel_lengths", "log_f0", "voiced", "log_energy")
-    _train_stream(config, "semantic", lambda model, b: model.compute_loss(*(b[key] for key in keys)))
+    _train_stream(config, "semantic", lambda model, b: model.compute_loss(*(b[key] for key in SEMANTIC_KEYS)))
+
+
+def _semantic_tuning_on(config: RecipeConfig) -> bool:
+    return bool(config.voices.voices) and config.semantic_voice_tuning.training.steps > 0
+
+
+def stage_semantic_voice_tuning(config: RecipeConfig) -> None:
+    v, t = config.semantic_voice_tuning, config.semantic_voice_tuning.training
+    k = config.tokenizer.semantic.encoder.frames_per_token
+    train_cache = FeatureCache(_cache_path(config, "train"))
+    voice_cache = FeatureCache(_cache_path(config, "voices"))
+    model = AudioTokenizer(config.tokenizer).semantic
+    model.load_state_dict(load_file(str(trained_weights(config.run_dir, "semantic"))))
+    model.vq.requires_grad_(False)
+    model.to_code.requires_grad_(False)  # with the codebook frozen, only the encoder moves the codes
+    reference = copy.deepcopy(model.encoder).requires_grad_(False)  # the features to hold, frozen
+
+    def epoch_batches(epoch: int) -> list[tuple[list[int], list[int]]]:
+        # Half of each batch is new voices, half the tokenizer's own data (whose features are held).
+        new = batches(voice_cache, t.max_frames // 2, t.seed, epoch)
+        own = batches(train_cache, t.max_frames // 2, t.seed, epoch)
+        return [(own[i % len(own)], ix) for i, ix in enumerate(new)]
+
+    def make_batch(pair: tuple[list[int], list[int]]) -> dict[str, torch.Tensor]:
+        own, new = collate(train_cache, pair[0], k), collate(voice_cache, pair[1], k)
+        with torch.no_grad():
+            held, _ = reference(own["mel"])
+            held_codes = model.codebook()[model.quantize(held)]
+        return {**{f"own_{key}": value for key, value in own.items()},
+                **{f"new_{key}": value for key, value in new.items()}, "held": held, "held_codes": held_codes}
+
+    def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        own_features, _ = model.encoder(b["own_mel"])
+        lengths = b["own_mel_lengths"] // k
+        own = model.compute_loss(*(b[f"own_{key}"] for key in SEMANTIC_KEYS), features=own_features,
+                                 freeze_codebook=True)
+        new = model.compute_loss(*(b[f"new_{key}"] for key in SEMANTIC_KEYS), freeze_codebook=True)
+        hold = _masked_relative_change(own_features, b["held"], lengths)
+        code_hold = _masked_relative_change(model.to_code(own_features), b["held_codes"], lengths)
+        loss = 0.5 * (own["loss"] + new["loss"]) + v.hold_weight * hold + v.code_hold_weight * code_hold
+        return {"loss": loss, "own_mel": own["mel"].detach(), "new_mel": new["mel"].detach(), "hold": hold,
+                "code_hold": code_hold}
+
+    val = _validation(FeatureCache(_cache_path(config, "validation")), config, k)
+
+    def evaluate() -> dict[str, float]:
+        return {"mel": sum(float(model.compute_loss(*(b[key] for key in SEMANTIC_KEYS))["mel"])
+                           for b in val) / len(val)}
+
+    train(model, loss_of, epoch_batches, make_batch, t, config.run_dir, "semantic_voice_tuning", evaluate)
+
+
+def _semantic_weights(config: RecipeConfig) -> Path:
+    return trained_weights(config.run_dir, "semantic_voice_tuning" if _semantic_tuning_on(config) else "semantic")
 
 
 def stage_assemble(config: RecipeConfig) -> None:
@@ -236,7 +308,7 @@ def stage_assemble(config: RecipeConfig) -> None:
     run = Path(config.run_dir)
     tokenizer.linguistic.load_state_dict(load_file(str(_linguistic_weights(config))))
     tokenizer.linguistic.set_codebook(load_file(str(run / "linguistic_codebook.safetensors"))["centroids"])
-    tokenizer.semantic.load_state_dict(load_file(str(trained_weights(run, "semantic"))))
+    tokenizer.semantic.load_state_dict(load_file(str(_semantic_weights(config))))
     dtype = storage_dtype(config.save_dtype)
     round_through(tokenizer.state_dict(), dtype)  # what follows measures the model as it will be stored
     train_cache = FeatureCache(_cache_path(config, "train"))
@@ -262,20 +334,23 @@ def stage_done(config: RecipeConfig, stage: str) -> bool:
         return True
     if stage == "voice_cache":
         return _cache_path(config, "voices").is_file()
-    if stage in ("linguistic", "semantic", "voice_tuning"):
-        training = config.voice_tuning.training if stage == "voice_tuning" else getattr(config, f"{stage}_training")
+    if stage == "semantic_voice_tuning" and not _semantic_tuning_on(config):
+        return True
+    if stage in ("linguistic", "semantic", "voice_tuning", "semantic_voice_tuning"):
+        training = (getattr(config, stage).training if stage.endswith("voice_tuning")
+                    else getattr(config, f"{stage}_training"))
         state = run / stage / "state.json"
         return state.is_file() and json.loads(state.read_text())["step"] >= training.steps
     if stage == "kmeans":
         return (run / "linguistic_codebook.safetensors").is_file()
     # assembled from what the run has now (a run that since tuned on more voices must reassemble)
     return up_to_date(Path(config.out) / "model.safetensors", [
-        _linguistic_weights(config), run / "linguistic_codebook.safetensors", trained_weights(run, "semantic")])
+        _linguistic_weights(config), run / "linguistic_codebook.safetensors", _semantic_weights(config)])
 
 
 RUNNERS = {"cache": stage_cache, "linguistic": stage_linguistic, "kmeans": stage_kmeans,
            "voice_cache": stage_voice_cache, "voice_tuning": stage_voice_tuning, "semantic": stage_semantic,
-           "assemble": stage_assemble}
+           "semantic_voice_tuning": stage_semantic_voice_tuning, "assemble": stage_assemble}
 
 
 def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
