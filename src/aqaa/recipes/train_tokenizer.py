@@ -9,7 +9,7 @@ Stages, each resumable and skipped when already done:
               its own training data held in place (so are their codes)
   semantic    25 Hz encoder + VQ, trained to rebuild mel, pitch, energy → RUN/semantic/
   semantic_voice_tuning  its encoder fine-tuned on the voices, codebook  → RUN/semantic_voice_tuning/
-              frozen, features on its own data held (optional)
+              frozen, features and codes of its own data held (optional)
   assemble    the tokenizer (both streams) and its codebook report      → OUT/ (from_pretrained-able)
 The linguistic and semantic stages are independent: two processes may run them at once (`--stage`).
 """
@@ -79,7 +79,7 @@ class VoiceTuningConfig:
 @dataclass
 class SemanticVoiceTuningConfig:
     """Fine-tune the semantic encoder (and its training-only decoder) on `voices`, the codebook frozen, while
-    holding its features on its own training data: its mel reconstruction from the codes was twice as far off
+    holding its features (and their codes) on its own training data: its mel reconstruction from the codes was twice as far off
     on other voices' clean speech as on the assistant's, even before quantisation. Off while `training.steps` is 0."""
 
     hold_weight: float = 1.0  # on the relative squared change of the features of the tokenizer's training data
@@ -191,6 +191,30 @@ def _masked_relative_change(new: torch.Tensor, old: torch.Tensor, lengths: torch
     return ((new - old) ** 2 * mask).sum() / (old ** 2 * mask).sum().clamp(min=1e-8)
 
 
+VoiceBatch = tuple[list[int], list[int]]  # (own training data, new voices) utterance indices
+
+
+def _voice_batches(train_cache: FeatureCache, voice_cache: FeatureCache, encoder: torch.nn.Module, k: int,
+                   t: TrainConfig) -> tuple[Callable[[int], list[VoiceBatch]], Callable[[VoiceBatch], Losses]]:
+    """Batches for tuning an encoder on new voices: half of each batch new voices, half the tokenizer's own
+    data, with the features that `encoder` (frozen as it is now) gives the own data, to hold them."""
+    reference = copy.deepcopy(encoder).requires_grad_(False)
+
+    def epoch_batches(epoch: int) -> list[VoiceBatch]:
+        new = batches(voice_cache, t.max_frames // 2, t.seed, epoch)
+        own = batches(train_cache, t.max_frames // 2, t.seed, epoch)
+        return [(own[i % len(own)], ix) for i, ix in enumerate(new)]
+
+    def make_batch(pair: VoiceBatch) -> Losses:
+        own, new = collate(train_cache, pair[0], k), collate(voice_cache, pair[1], k)
+        with torch.no_grad():
+            held, _ = reference(own["mel"])
+        return {**{f"own_{key}": value for key, value in own.items()},
+                **{f"new_{key}": value for key, value in new.items()}, "held": held}
+
+    return epoch_batches, make_batch
+
+
 def stage_voice_tuning(config: RecipeConfig) -> None:
     v, t = config.voice_tuning, config.voice_tuning.training
     k = config.tokenizer.linguistic.encoder.frames_per_token
@@ -201,20 +225,7 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
     if v.code_weight > 0:
         model.set_codebook(load_file(str(Path(config.run_dir) / "linguistic_codebook.safetensors"))["centroids"])
         model.ctc_head.requires_grad_(False)
-    reference = copy.deepcopy(model.encoder).requires_grad_(False)  # the features to hold, frozen
-
-    def epoch_batches(epoch: int) -> list[tuple[list[int], list[int]]]:
-        # Half of each batch is new voices, half the tokenizer's own data (whose features are held).
-        new = batches(voice_cache, t.max_frames // 2, t.seed, epoch)
-        own = batches(train_cache, t.max_frames // 2, t.seed, epoch)
-        return [(own[i % len(own)], ix) for i, ix in enumerate(new)]
-
-    def make_batch(pair: tuple[list[int], list[int]]) -> dict[str, torch.Tensor]:
-        own, new = collate(train_cache, pair[0], k), collate(voice_cache, pair[1], k)
-        with torch.no_grad():
-            held, _ = reference(own["mel"])
-        return {**{f"own_{key}": value for key, value in own.items()},
-                **{f"new_{key}": value for key, value in new.items()}, "held": held}
+    epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
 
     def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = {s: model.encoder(b[f"{s}_mel"])[0] for s in ("own", "new")}
@@ -262,30 +273,18 @@ def stage_semantic_voice_tuning(config: RecipeConfig) -> None:
     model.load_state_dict(load_file(str(trained_weights(config.run_dir, "semantic"))))
     model.vq.requires_grad_(False)
     model.to_code.requires_grad_(False)  # with the codebook frozen, only the encoder moves the codes
-    reference = copy.deepcopy(model.encoder).requires_grad_(False)  # the features to hold, frozen
-
-    def epoch_batches(epoch: int) -> list[tuple[list[int], list[int]]]:
-        # Half of each batch is new voices, half the tokenizer's own data (whose features are held).
-        new = batches(voice_cache, t.max_frames // 2, t.seed, epoch)
-        own = batches(train_cache, t.max_frames // 2, t.seed, epoch)
-        return [(own[i % len(own)], ix) for i, ix in enumerate(new)]
-
-    def make_batch(pair: tuple[list[int], list[int]]) -> dict[str, torch.Tensor]:
-        own, new = collate(train_cache, pair[0], k), collate(voice_cache, pair[1], k)
-        with torch.no_grad():
-            held, _ = reference(own["mel"])
-            held_codes = model.codebook()[model.quantize(held)]
-        return {**{f"own_{key}": value for key, value in own.items()},
-                **{f"new_{key}": value for key, value in new.items()}, "held": held, "held_codes": held_codes}
+    epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
 
     def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         own_features, _ = model.encoder(b["own_mel"])
         lengths = b["own_mel_lengths"] // k
+        with torch.no_grad():  # the code vectors the held features had
+            held_codes = model.codebook()[model.quantize(b["held"])]
         own = model.compute_loss(*(b[f"own_{key}"] for key in SEMANTIC_KEYS), features=own_features,
                                  freeze_codebook=True)
         new = model.compute_loss(*(b[f"new_{key}"] for key in SEMANTIC_KEYS), freeze_codebook=True)
         hold = _masked_relative_change(own_features, b["held"], lengths)
-        code_hold = _masked_relative_change(model.to_code(own_features), b["held_codes"], lengths)
+        code_hold = _masked_relative_change(model.to_code(own_features), held_codes, lengths)
         loss = 0.5 * (own["loss"] + new["loss"]) + v.hold_weight * hold + v.code_hold_weight * code_hold
         return {"loss": loss, "own_mel": own["mel"].detach(), "new_mel": new["mel"].detach(), "hold": hold,
                 "code_hold": code_hold}
