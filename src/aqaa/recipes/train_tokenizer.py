@@ -38,6 +38,8 @@ from aqaa.codec.data import (
 )
 from aqaa.codec.evaluate import alignment_errors, codebook_usage, encode_cache
 from aqaa.codec.kmeans import kmeans
+from aqaa.codec.linguistic import LinguisticModel
+from aqaa.codec.semantic import SemanticModel
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
 from aqaa.configs import from_dict, load_yaml
 from aqaa.recipes.stages import run_stages, up_to_date
@@ -191,6 +193,15 @@ def _masked_relative_change(new: torch.Tensor, old: torch.Tensor, lengths: torch
     return ((new - old) ** 2 * mask).sum() / (old ** 2 * mask).sum().clamp(min=1e-8)
 
 
+def _stream_to_tune(config: RecipeConfig,
+                    stream: str) -> tuple[LinguisticModel | SemanticModel, int, FeatureCache, FeatureCache]:
+    """The `stream` model as its training stage left it, its frames per token, the train and voices caches."""
+    model = getattr(AudioTokenizer(config.tokenizer), stream)
+    model.load_state_dict(load_file(str(trained_weights(config.run_dir, stream))))
+    k = getattr(config.tokenizer, stream).encoder.frames_per_token
+    return model, k, FeatureCache(_cache_path(config, "train")), FeatureCache(_cache_path(config, "voices"))
+
+
 VoiceBatch = tuple[list[int], list[int]]  # (own training data, new voices) utterance indices
 
 
@@ -217,11 +228,7 @@ def _voice_batches(train_cache: FeatureCache, voice_cache: FeatureCache, encoder
 
 def stage_voice_tuning(config: RecipeConfig) -> None:
     v, t = config.voice_tuning, config.voice_tuning.training
-    k = config.tokenizer.linguistic.encoder.frames_per_token
-    train_cache = FeatureCache(_cache_path(config, "train"))
-    voice_cache = FeatureCache(_cache_path(config, "voices"))
-    model = AudioTokenizer(config.tokenizer).linguistic
-    model.load_state_dict(load_file(str(trained_weights(config.run_dir, "linguistic"))))
+    model, k, train_cache, voice_cache = _stream_to_tune(config, "linguistic")
     if v.code_weight > 0:
         model.set_codebook(load_file(str(Path(config.run_dir) / "linguistic_codebook.safetensors"))["centroids"])
         model.ctc_head.requires_grad_(False)
@@ -266,11 +273,7 @@ def _semantic_tuning_on(config: RecipeConfig) -> bool:
 
 def stage_semantic_voice_tuning(config: RecipeConfig) -> None:
     v, t = config.semantic_voice_tuning, config.semantic_voice_tuning.training
-    k = config.tokenizer.semantic.encoder.frames_per_token
-    train_cache = FeatureCache(_cache_path(config, "train"))
-    voice_cache = FeatureCache(_cache_path(config, "voices"))
-    model = AudioTokenizer(config.tokenizer).semantic
-    model.load_state_dict(load_file(str(trained_weights(config.run_dir, "semantic"))))
+    model, k, train_cache, voice_cache = _stream_to_tune(config, "semantic")
     model.vq.requires_grad_(False)
     model.to_code.requires_grad_(False)  # with the codebook frozen, only the encoder moves the codes
     epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
