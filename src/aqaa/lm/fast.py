@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from aqaa.native import check_kernel, kernel_module
+from aqaa.native import kernel_module
 
 WEIGHT_FORMATS = ("fp32", "bf16", "int8")
 KERNEL_WEIGHTS = ("fp32", "int8")  # the weight formats the C++ step reads
@@ -85,7 +85,6 @@ _LINEARS = {"fp32": _Fp32Linear, "bf16": _Bf16Linear, "int8": _Int8Linear}
 
 def _step_kernel(kernel: str, weights: str) -> Any:
     """The C++ module for `kernel` ("auto", "cpp" or "python"), or None for the Python path."""
-    check_kernel(kernel)
     if kernel == "auto" and weights not in KERNEL_WEIGHTS:
         return None
     if kernel == "cpp" and weights not in KERNEL_WEIGHTS:

@@ -66,6 +66,11 @@ def crude_codec(config: RecipeConfig, quick: bool, assistant_only: bool = False)
     return codec
 
 
+def _ratio(wer: float, original_wer: float) -> float | None:
+    """The round trip's WER over the original's (the issue's measure); None where the original has no errors."""
+    return round(wer / original_wer, 3) if original_wer else None
+
+
 def _judge(wavs: list[np.ndarray], texts: list[str], desc: str) -> float:
     return round(wer(texts, transcribe_many(tqdm(wavs, desc=f"judge {desc}", unit="utt", leave=False))), 4)
 
@@ -155,7 +160,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
             mcds.append(mean_mcd(wavs, resynth, mel_cfg))
         wer_mean = round(float(np.mean(per_seed)), 4)
         result = {"n": len(wavs), "original_wer": original, "resynth_wer": wer_mean,
-                  "resynth_wer_per_seed": per_seed, "wer_ratio": round(wer_mean / original, 3) if original else None,
+                  "resynth_wer_per_seed": per_seed, "wer_ratio": _ratio(wer_mean, original),
                   "mcd": round(float(np.mean(mcds)), 3)}
         if baselines:
             result["prior_wer"] = _judge([vocoder.synthesize(c, 0) for c in codes], refs, f"{voice} prior")
@@ -215,7 +220,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
         if others else None,
         "streaming_generated_mel_l1": report["streaming_vs_offline"]["generated_mel_l1"],
         "offline_rtf": report["offline_rtf"],
-        "wer_ratio": round(ten["wer"] / assistant["original_wer"], 3) if assistant["original_wer"] else None,
+        "wer_ratio": _ratio(ten["wer"], assistant["original_wer"]),
     }
     print(f"report: {out}")
     for name, value in headline.items():

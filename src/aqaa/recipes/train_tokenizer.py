@@ -81,8 +81,9 @@ class VoiceTuningConfig:
 @dataclass
 class SemanticVoiceTuningConfig:
     """Fine-tune the semantic encoder (and its training-only decoder) on `voices`, the codebook frozen, while
-    holding its features (and their codes) on its own training data: its mel reconstruction from the codes was twice as far off
-    on other voices' clean speech as on the assistant's, even before quantisation. Off while `training.steps` is 0."""
+    holding its features (and their codes) on its own training data: its mel reconstruction from the codes was
+    twice as far off on other voices' clean speech as on the assistant's, even before quantisation. Off while
+    `training.steps` is 0."""
 
     hold_weight: float = 1.0  # on the relative squared change of the features of the tokenizer's training data
     # On the relative squared distance of those features' code vectors from the codes they had: with 4,096
@@ -206,7 +207,8 @@ VoiceBatch = tuple[list[int], list[int]]  # (own training data, new voices) utte
 
 
 def _voice_batches(train_cache: FeatureCache, voice_cache: FeatureCache, encoder: torch.nn.Module, k: int,
-                   t: TrainConfig) -> tuple[Callable[[int], list[VoiceBatch]], Callable[[VoiceBatch], Losses]]:
+                   t: TrainConfig) -> tuple[Callable[[int], list[VoiceBatch]],
+                                           Callable[[VoiceBatch], dict[str, torch.Tensor]]]:
     """Batches for tuning an encoder on new voices: half of each batch new voices, half the tokenizer's own
     data, with the features that `encoder` (frozen as it is now) gives the own data, to hold them."""
     reference = copy.deepcopy(encoder).requires_grad_(False)
@@ -216,7 +218,7 @@ def _voice_batches(train_cache: FeatureCache, voice_cache: FeatureCache, encoder
         own = batches(train_cache, t.max_frames // 2, t.seed, epoch)
         return [(own[i % len(own)], ix) for i, ix in enumerate(new)]
 
-    def make_batch(pair: VoiceBatch) -> Losses:
+    def make_batch(pair: VoiceBatch) -> dict[str, torch.Tensor]:
         own, new = collate(train_cache, pair[0], k), collate(voice_cache, pair[1], k)
         with torch.no_grad():
             held, _ = reference(own["mel"])
