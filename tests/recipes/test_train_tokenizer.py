@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from aqaa.cli import app
@@ -140,3 +140,20 @@ def test_align_command_prints_word_times(trained, tmp_path):
     assert all(w["end"] >= w["start"] for w in data["words"])
     short = runner.invoke(app, ["align", str(tmp_path / "a.wav"), "word " * 80, "--model", str(root / "tok")])
     assert short.exit_code == 2 and "phones need" in short.output
+
+
+def test_voice_tuning_with_codes_resumes_a_run_begun_without_them(trained, tmp_path):
+    root, overrides = trained
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    checkpoint = run / "voice_tuning" / "model.safetensors"
+    weights = load_file(str(checkpoint))
+    weights["centroids"] = torch.zeros_like(weights["centroids"])  # as a run with code_weight 0 saves it
+    save_file(weights, str(checkpoint))
+    tuning = {"code_weight": 1.0, "training": {"steps": 15, "lr": 0.001, "warmup_steps": 2, "max_frames": 3000,
+                                               "log_every": 5, "eval_every": 5, "checkpoint_every": 5}}
+    main(CONFIG, stages=["voice_tuning"], overrides={**overrides, "run_dir": str(run), "voice_tuning": tuning})
+    log = [json.loads(line) for line in (run / "voice_tuning" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 15 and log[-1]["code_ctc"] > 0
+    codebook = load_file(str(run / "linguistic_codebook.safetensors"))["centroids"]
+    assert torch.equal(load_file(str(checkpoint))["centroids"], codebook)

@@ -232,7 +232,7 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
     v, t = config.voice_tuning, config.voice_tuning.training
     model, k, train_cache, voice_cache = _stream_to_tune(config, "linguistic")
     if v.code_weight > 0:
-        model.set_codebook(load_file(str(Path(config.run_dir) / "linguistic_codebook.safetensors"))["centroids"])
+        codebook = load_file(str(Path(config.run_dir) / "linguistic_codebook.safetensors"))["centroids"]
         model.ctc_head.requires_grad_(False)
     epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
 
@@ -244,6 +244,9 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
         losses = {"ctc": ctc, "hold": hold}
         loss = ctc + v.hold_weight * hold
         if v.code_weight > 0:
+            # Set at every step, not once: a resumed run restores the buffer from its checkpoint, and a run begun
+            # with code_weight 0 saved it unfitted.
+            model.set_codebook(codebook)
             quantized, losses["commitment"] = model.straight_through(features["new"])
             losses["code_ctc"] = model.ctc_loss(quantized, b["new_mel_lengths"], b["new_phones"], b["new_phone_lengths"])
             loss = loss + v.code_weight * (losses["code_ctc"] + losses["commitment"])
