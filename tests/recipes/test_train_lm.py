@@ -99,6 +99,13 @@ def test_init_fine_tunes_an_exported_lm_and_refuses_another_architecture(trained
     main(CONFIG, overrides={**tuned, "run_dir": str(tmp_path / "run2"), "out": str(in_place), "init": str(in_place)})
     exported = json.loads((in_place / LM_CONFIG_FILE).read_text())
     assert exported["recipe"]["run_dir"] == str(tmp_path / "run2") and exported["total_trained_steps"] == base + 4
+    for run in ("run", "run2"):  # runs begun before init.json was recorded export with the same lineage
+        (tmp_path / run / "init.json").unlink()
+    main(CONFIG, stages=["export"], overrides=tuned)
+    assert json.loads((tmp_path / "out" / LM_CONFIG_FILE).read_text())["total_trained_steps"] == base + 2
+    main(CONFIG, stages=["export"],
+         overrides={**tuned, "run_dir": str(tmp_path / "run2"), "out": str(in_place), "init": str(in_place)})
+    assert json.loads((in_place / LM_CONFIG_FILE).read_text())["total_trained_steps"] == base + 4
     model = dict(config["model"], layers=config["model"]["layers"] + 1)
     with pytest.raises(ValueError, match=r"another architecture.*layers"):
         main(CONFIG, overrides={**tuned, "run_dir": str(tmp_path / "other"), "model": model})

@@ -344,6 +344,21 @@ def stage_train(config: RecipeConfig) -> None:
           config.training, config.run_dir, "lm", evaluate, param_groups=groups, accelerator=accelerator)
 
 
+def _steps_before(config: RecipeConfig) -> int:
+    """Training steps behind the LM this run started from (0 without `init`)."""
+    if config.init is None:
+        return 0
+    recorded = Path(config.run_dir) / INIT_FILE
+    if recorded.is_file():
+        return json.loads(recorded.read_text())["steps_before"]
+    # A run begun before init.json was recorded: the init's own record tells, unless this run has already
+    # exported over it (init and out the same directory), and then that record says what it added.
+    exported = json.loads((Path(config.init) / LM_CONFIG_FILE).read_text())
+    if exported["recipe"]["run_dir"] == config.run_dir:
+        return exported["total_trained_steps"] - exported["trained_steps"]
+    return lineage_steps(config.init)
+
+
 def stage_export(config: RecipeConfig) -> None:
     from safetensors.torch import load_file
 
@@ -359,7 +374,7 @@ def stage_export(config: RecipeConfig) -> None:
     vocab.save(out)
     audio = AudioFormat.of_tokenizer(tokenizer_config(config))
     state = json.loads((Path(config.run_dir) / "lm" / "state.json").read_text())
-    before = json.loads((Path(config.run_dir) / INIT_FILE).read_text())["steps_before"] if config.init else 0
+    before = _steps_before(config)
     write_json(out / LM_CONFIG_FILE, {"kind": "aqaa.speech_lm", "layout": config.layout,
                                       "streams": tokenizer_config(config).streams,
                                       "per_group": list(audio.per_group), "group_seconds": audio.group_seconds,
