@@ -91,7 +91,8 @@ def test_eval_reports_every_figure(trained, capsys):
     assert report["streaming_vs_offline"]["generated_mel_l1"] < 1e-4
     assert set(report["clean_voices"]) == {"flite:kal", "flite:kal16", "flite:rms", "flite:slt"}
     assert all(0 <= v["resynth_wer"] and 0 <= v["prior_wer"] and v["n"] == 1 for v in report["clean_voices"].values())
-    assert all(0 <= v["phone_error_rate"]["codes"] and 0 <= v["crude_codec_wer"] for v in report["clean_voices"].values())
+    assert all(0 <= v["phone_error_rate"]["codes"] and 0 <= v["crude_codec_wer"] and 0 <= v["copy_synthesis_wer"]
+               for v in report["clean_voices"].values())
     for voice in report["clean_voices"].values():  # the round trip pooled over the same seeds as the assistant's
         assert len(voice["resynth_wer_per_seed"]) == 2
         assert voice["resynth_wer"] == pytest.approx(np.mean(voice["resynth_wer_per_seed"]), abs=1e-4)

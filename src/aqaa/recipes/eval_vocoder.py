@@ -9,8 +9,9 @@
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
   clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well), no
                     augmentation: WER original vs round trip (default steps, pooled over the same seeds; the
-                    ratio of the two is the issue's measure), vs the prior alone and vs the crude codec → neural
-                    vocoder; MCD; each marked as heard in training or not. With each (and
+                    ratio of the two is the issue's measure), vs the prior alone, vs copy synthesis (the
+                    original mel → neural vocoder: what the mel vocoder alone loses) and vs the crude codec →
+                    neural vocoder; MCD; each marked as heard in training or not. With each (and
                     the assistant voice), the phone error rate of the tokenizer's CTC head read from its encoder
                     and through the codes: how much of the speech the codes still name before any vocoder runs
   other voices      test questions of the most frequent held-out voices (augmented: noise, rooms): WER original
@@ -164,9 +165,10 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
                   "mcd": round(float(np.mean(mcds)), 3)}
         if baselines:
             result["prior_wer"] = _judge([vocoder.synthesize(c, 0) for c in codes], refs, f"{voice} prior")
-            crude_wavs = [vocoder.vocode(crude.decode(crude.encode(torch.from_numpy(log_mel(w, mel_cfg)))))
-                          for w in wavs]
-            result["crude_codec_wer"] = _judge(crude_wavs, refs, f"{voice} crude")
+            mels = [torch.from_numpy(log_mel(w, mel_cfg)) for w in wavs]
+            result["copy_synthesis_wer"] = _judge([vocoder.vocode(m) for m in mels], refs, f"{voice} copy")
+            result["crude_codec_wer"] = _judge([vocoder.vocode(crude.decode(crude.encode(m))) for m in mels], refs,
+                                               f"{voice} crude")
         return result
 
     trained_voices = {m["voice"] for m in cache_meta(cache_path(config, "train"))}
@@ -211,6 +213,7 @@ def main(config_path: str | Path, model_dir: str | Path | None = None, tokenizer
         "crude_codec_assistant_only_neural_wer": assistant["crude_codec_assistant_only"]["neural"]["wer"],
         **{f"clean_{v.split(':')[-1]}_{kind}_wer": c[f"{kind}_wer"] for v, c in clean.items()
            for kind in ("original", "resynth")},
+        **{f"clean_{v.split(':')[-1]}_copy_synthesis_wer": c["copy_synthesis_wer"] for v, c in clean.items()},
         **{f"clean_{v.split(':')[-1]}_wer_ratio": c["wer_ratio"] for v, c in clean.items()},
         "assistant_code_per": assistant["phone_error_rate"]["codes"],
         **{f"clean_{v.split(':')[-1]}_code_per": c["phone_error_rate"]["codes"] for v, c in clean.items()},
