@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from aqaa.data.build import build_corpus
 from aqaa.data.config import CorpusConfig
@@ -72,6 +73,12 @@ def test_a_flow_newer_than_the_assembled_vocoder_is_reassembled(trained, capsys)
 def test_flow_without_codes_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the codes stage first"):
         main(CONFIG, stages=["flow"], overrides={"run_dir": str(tmp_path)})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_flow_on_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no CUDA device"):
+        main(CONFIG, stages=["flow"], overrides={"run_dir": str(tmp_path), "flow_device": "cuda"})
 
 
 def test_eval_reports_every_figure(trained, capsys):

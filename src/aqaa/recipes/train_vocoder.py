@@ -99,6 +99,7 @@ class RecipeConfig:
     flow_init: str | None = None
     validation_utterances: int = 32
     save_dtype: str = "float32"  # float16 halves the shipped file (the evaluation then measures it as stored)
+    flow_device: str = "cpu"  # where the flow stage trains: "cuda" on a GPU machine (the data stays in memory)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecipeConfig:
@@ -213,6 +214,10 @@ def cached_layout(config: RecipeConfig) -> TokenLayout:
 
 
 def stage_flow(config: RecipeConfig) -> None:
+    device = torch.device(config.flow_device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"flow_device is {config.flow_device!r} but this machine has no CUDA device "
+                         "(set flow_device: cpu)")
     layout = cached_layout(config)
     splits = ("train", "voices") if config.voices.voices else ("train",)
     audio_caches = [FeatureCache(cache_path(config, s)) for s in splits]
@@ -228,7 +233,13 @@ def stage_flow(config: RecipeConfig) -> None:
     val_audio = FeatureCache(cache_path(config, "validation"))
     val_codes = FeatureCache(cache_path(config, "validation", True))
     n = min(len(val_audio), config.validation_utterances)
-    val = [flow_batch(val_audio, val_codes, layout, list(range(i, min(n, i + 16)))) for i in range(0, n, 16)]
+    model.to(device)
+
+    def on_device(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(device) for k, v in b.items()}
+
+    val = [on_device(flow_batch(val_audio, val_codes, layout, list(range(i, min(n, i + 16)))))
+           for i in range(0, n, 16)]
 
     def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return model.compute_loss(b["linguistic"], b["semantic"], b["frames"], b["mel"])
@@ -244,7 +255,7 @@ def stage_flow(config: RecipeConfig) -> None:
 
     t = config.flow_training
     train(model, loss_of, lambda e: batches(audio, t.max_frames, t.seed, e),
-          lambda ix: flow_batch(audio, codes, layout, ix), t, config.run_dir, "flow", evaluate)
+          lambda ix: on_device(flow_batch(audio, codes, layout, ix)), t, config.run_dir, "flow", evaluate)
 
 
 def stage_assemble(config: RecipeConfig) -> None:

@@ -96,13 +96,13 @@ class TokenToMel(nn.Module):
         t_max = -(-int(frames.max()) // self.block) * self.block
         mel = nn.functional.pad(mel[:, :t_max], (0, 0, 0, max(0, t_max - mel.shape[1])))
         unit = self.conditioner.unit
-        unit_mask = (torch.arange(t_max // unit)[None] < (frames // unit)[:, None]).float()  # [B, U]
-        mask = (torch.arange(t_max)[None] < frames[:, None]).float()[..., None]  # [B, T, 1]
+        unit_mask = (torch.arange(t_max // unit, device=frames.device)[None] < (frames // unit)[:, None]).float()  # [B, U]
+        mask = (torch.arange(t_max, device=frames.device)[None] < frames[:, None]).float()[..., None]  # [B, T, 1]
         mu, features = self.conditioner(linguistic, semantic, unit_mask)
         x1 = self.normalize(mel) * mask
-        keep = (torch.rand(b, 1, 1) >= self.config.condition_dropout).float()
+        keep = (torch.rand(b, 1, 1, device=mel.device) >= self.config.condition_dropout).float()
         cond = self.estimator.condition(mu * keep, features * keep)
-        t = 1 - torch.cos(torch.rand(b) * math.pi / 2)  # the sampler's cosine grid, as a density
+        t = 1 - torch.cos(torch.rand(b, device=mel.device) * math.pi / 2)  # the sampler's cosine grid, as a density
         x0 = torch.randn_like(x1)
         sigma = self.config.sigma_min
         xt = (1 - (1 - sigma) * t[:, None, None]) * x0 + t[:, None, None] * x1
