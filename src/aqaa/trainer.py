@@ -48,6 +48,11 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 Batch = dict[str, torch.Tensor]
 
 
+def batch_to(batch: Batch, device: torch.device | None) -> Batch:
+    """`batch` with every tensor on `device` (as it is where `device` is None)."""
+    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+
+
 def trained_weights(run_dir: str | Path, name: str) -> Path:
     """Where `train(..., run_dir, name)` keeps the model's latest weights."""
     return Path(run_dir) / name / "model.safetensors"

@@ -33,7 +33,7 @@ from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model, count_parameter
 from aqaa.lm.packing import IGNORE, bucket, collate_packed, pack
 from aqaa.lm.tasks import SYSTEM_PROMPTS, TASKS, AudioFormat, SequenceBuilder, TrainingSequence
 from aqaa.recipes.stages import run_stages, up_to_date
-from aqaa.trainer import TrainConfig, train, trained_weights
+from aqaa.trainer import TrainConfig, batch_to, train, trained_weights
 from aqaa.vocab import TOKEN_KINDS, Vocabulary, default_styles, train_text_tokenizer
 
 
@@ -201,7 +201,7 @@ def _batch(rows: list[list[TrainingSequence]], config: RecipeConfig, vocab: Voca
            device: torch.device | None = None) -> dict[str, torch.Tensor]:
     batch = collate_packed(rows, config.batch.row_len if config.batch.packing else None, vocab.pad)
     batch["kinds"] = vocab.kind_codes(batch["input_ids"])
-    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+    return batch_to(batch, device)
 
 
 def _rows(sequences: list[TrainingSequence], config: RecipeConfig, seed: int) -> tuple[list[list[list[TrainingSequence]]], int]:

@@ -39,7 +39,7 @@ from aqaa.codec.mel import MelConfig
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict, load_yaml, to_dict
 from aqaa.recipes.stages import run_stages, up_to_date
-from aqaa.trainer import TrainConfig, train, trained_weights
+from aqaa.trainer import TrainConfig, batch_to, train, trained_weights
 from aqaa.vocoder.data import (
     audio_features,
     build_audio_cache,
@@ -234,11 +234,7 @@ def stage_flow(config: RecipeConfig) -> None:
     val_codes = FeatureCache(cache_path(config, "validation", True))
     n = min(len(val_audio), config.validation_utterances)
     model.to(device)
-
-    def on_device(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(device) for k, v in b.items()}
-
-    val = [on_device(flow_batch(val_audio, val_codes, layout, list(range(i, min(n, i + 16)))))
+    val = [batch_to(flow_batch(val_audio, val_codes, layout, list(range(i, min(n, i + 16)))), device)
            for i in range(0, n, 16)]
 
     def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -255,7 +251,7 @@ def stage_flow(config: RecipeConfig) -> None:
 
     t = config.flow_training
     train(model, loss_of, lambda e: batches(audio, t.max_frames, t.seed, e),
-          lambda ix: on_device(flow_batch(audio, codes, layout, ix)), t, config.run_dir, "flow", evaluate)
+          lambda ix: batch_to(flow_batch(audio, codes, layout, ix), device), t, config.run_dir, "flow", evaluate)
 
 
 def stage_assemble(config: RecipeConfig) -> None:

@@ -51,7 +51,8 @@ class TokenConditioner(nn.Module):
 
     def embed(self, linguistic: torch.Tensor, semantic: torch.Tensor, start: int, count: int) -> torch.Tensor:
         """Embeddings [B, count, C] of units start … start + count - 1 from codes [B, T_l] and [B, T_s]."""
-        first = torch.arange(start, start + count, device=self.phase.weight.device) * self.unit  # first frame of each unit
+        # first frame of each unit
+        first = torch.arange(start, start + count, device=self.phase.weight.device) * self.unit
         x = 0
         lay = self.layout
         if self.linguistic is not None:

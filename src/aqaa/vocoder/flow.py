@@ -96,7 +96,8 @@ class TokenToMel(nn.Module):
         t_max = -(-int(frames.max()) // self.block) * self.block
         mel = nn.functional.pad(mel[:, :t_max], (0, 0, 0, max(0, t_max - mel.shape[1])))
         unit = self.conditioner.unit
-        unit_mask = (torch.arange(t_max // unit, device=frames.device)[None] < (frames // unit)[:, None]).float()  # [B, U]
+        units = torch.arange(t_max // unit, device=frames.device)
+        unit_mask = (units[None] < (frames // unit)[:, None]).float()  # [B, U]
         mask = (torch.arange(t_max, device=frames.device)[None] < frames[:, None]).float()[..., None]  # [B, T, 1]
         mu, features = self.conditioner(linguistic, semantic, unit_mask)
         x1 = self.normalize(mel) * mask
