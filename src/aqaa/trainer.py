@@ -58,14 +58,16 @@ def trained_weights(run_dir: str | Path, name: str) -> Path:
     return Path(run_dir) / name / "model.safetensors"
 
 
-def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Tensor]],
+def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], dict[str, torch.Tensor]],
           epoch_batches: Callable[[int], list[Any]], make_batch: Callable[[Any], Batch], config: TrainConfig,
           run_dir: str | Path, name: str, evaluate: Callable[[], dict[str, float]] | None = None,
           param_groups: list[dict[str, Any]] | None = None, accelerator: Any = None) -> Path:
     """Train `model` for `config.steps` optimizer steps of `config.grad_accum` batches each; state lives in
     `run_dir/name/`. A rerun resumes from the last checkpoint (same batches in the same order, so a resumed run
     matches an uninterrupted one's data). `param_groups` (AdamW groups; an `lr_scale` entry scales a group's
-    learning rate) default to all parameters at `config.lr`."""
+    learning rate) default to all parameters at `config.lr`. `loss_fn(model, batch)` is handed the model the
+    trainer runs: with an `accelerator`, its distributed wrapper, whose forward is what makes the backward pass
+    average gradients across processes (a loss that called the bare model would train each process alone)."""
     work = Path(run_dir) / name
     main_process = accelerator is None or accelerator.is_main_process
     if main_process:
@@ -117,7 +119,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[Batch], dict[str, torch.Ten
             opt.zero_grad(set_to_none=True)
             sums: dict[str, torch.Tensor] = {}
             for _ in range(config.grad_accum):
-                losses = loss_fn(make_batch(next(stream)))
+                losses = loss_fn(model, make_batch(next(stream)))
                 scaled = losses["loss"] / config.grad_accum
                 scaled.backward() if accelerator is None else accelerator.backward(scaled)
                 for k, v in losses.items():

@@ -94,8 +94,8 @@ def _toy_training(work, steps, crash_after=None):
         x = data[index]
         return {"x": x, "y": x.sum(-1, keepdim=True)}
 
-    def loss_fn(b):
-        return {"loss": (model(b["x"]) - b["y"]).pow(2).mean()}
+    def loss_fn(net, b):
+        return {"loss": (net(b["x"]) - b["y"]).pow(2).mean()}
 
     config = TrainConfig(steps=steps, lr=1e-2, warmup_steps=2, checkpoint_every=3, log_every=1)
     epoch_batches = lambda epoch: [list(range(i, i + 8)) for i in range(0, 64, 8)][epoch % 2:]  # noqa: E731

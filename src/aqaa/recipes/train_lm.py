@@ -340,7 +340,7 @@ def stage_train(config: RecipeConfig) -> None:
         return sums
 
     groups = param_groups(model, config.training.lr, config.training.weight_decay, config.model.embedding_lr_scale)
-    train(model, lambda b: sequence_losses(model, b), epoch_batches, lambda rows: _batch(rows, config, vocab, device),
+    train(model, sequence_losses, epoch_batches, lambda rows: _batch(rows, config, vocab, device),
           config.training, config.run_dir, "lm", evaluate, param_groups=groups, accelerator=accelerator)
 
 

@@ -154,7 +154,7 @@ def _train_stream(config: RecipeConfig, stream: str, loss_of: Callable[[torch.nn
         return sums
 
     t = getattr(config, f"{stream}_training")
-    train(model, lambda b: loss_of(model, b), lambda e: batches(train_cache, t.max_frames, t.seed, e),
+    train(model, loss_of, lambda e: batches(train_cache, t.max_frames, t.seed, e),
           lambda ix: collate(train_cache, ix, k), t, config.run_dir, stream, evaluate)
 
 
@@ -236,7 +236,7 @@ def stage_voice_tuning(config: RecipeConfig) -> None:
         model.ctc_head.requires_grad_(False)
     epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
 
-    def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss_of(model: LinguisticModel, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = {s: model.encoder(b[f"{s}_mel"])[0] for s in ("own", "new")}
         ctc = 0.5 * sum(model.ctc_loss(features[s], b[f"{s}_mel_lengths"], b[f"{s}_phones"], b[f"{s}_phone_lengths"])
                         for s in ("own", "new"))
@@ -283,7 +283,7 @@ def stage_semantic_voice_tuning(config: RecipeConfig) -> None:
     model.to_code.requires_grad_(False)  # with the codebook frozen, only the encoder moves the codes
     epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
 
-    def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss_of(model: SemanticModel, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         own_features, _ = model.encoder(b["own_mel"])
         lengths = b["own_mel_lengths"] // k
         with torch.no_grad():  # the code vectors the held features had

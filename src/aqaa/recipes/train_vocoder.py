@@ -141,7 +141,8 @@ def stage_mel2wav(config: RecipeConfig) -> None:
     hop, silence = config.mel.hop, silence_level(config.mel)
     t = config.mel2wav_training
 
-    def loss_of(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss_of(pair: Mel2WavPair, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        model, critic = pair.generator, pair.discriminator
         predicted, spectrum = model.render(batch["mel"])
         inner, frames = slice(c.left * hop, (c.left + c.frames) * hop), slice(c.left, c.left + c.frames)
         spectra = None
@@ -162,7 +163,7 @@ def stage_mel2wav(config: RecipeConfig) -> None:
     def evaluate() -> dict[str, float]:
         sums: dict[str, float] = {}
         for b in val:
-            for name, value in loss_of(b).items():
+            for name, value in loss_of(pair, b).items():
                 sums[name] = sums.get(name, 0.0) + float(value) / len(val)
         return sums
 
@@ -237,7 +238,7 @@ def stage_flow(config: RecipeConfig) -> None:
     val = [batch_to(flow_batch(val_audio, val_codes, layout, list(range(i, min(n, i + 16)))), device)
            for i in range(0, n, 16)]
 
-    def loss_of(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss_of(model: TokenToMel, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return model.compute_loss(b["linguistic"], b["semantic"], b["frames"], b["mel"])
 
     def evaluate() -> dict[str, float]:
@@ -245,7 +246,7 @@ def stage_flow(config: RecipeConfig) -> None:
         with torch.random.fork_rng():  # the same noise and times at every evaluation
             torch.manual_seed(0)
             for b in val:
-                for name, value in loss_of(b).items():
+                for name, value in loss_of(model, b).items():
                     sums[name] = sums.get(name, 0.0) + float(value) / len(val)
         return sums
 
