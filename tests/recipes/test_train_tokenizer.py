@@ -157,3 +157,28 @@ def test_voice_tuning_with_codes_resumes_a_run_begun_without_them(trained, tmp_p
     assert log[-1]["step"] == 15 and log[-1]["code_ctc"] > 0
     codebook = load_file(str(run / "linguistic_codebook.safetensors"))["centroids"]
     assert torch.equal(load_file(str(checkpoint))["centroids"], codebook)
+
+
+def test_semantic_voice_tuning_with_a_free_codebook_moves_the_codebook(trained, tmp_path):
+    root, overrides = trained
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    shutil.rmtree(run / "semantic_voice_tuning")
+    tuning = {"codebook": "free", "hold_weight": 0.0,
+              "training": {"steps": 4, "lr": 0.001, "warmup_steps": 1, "max_frames": 3000, "eval_every": 4}}
+    main(CONFIG, stages=["semantic_voice_tuning"],
+         overrides={**overrides, "run_dir": str(run), "semantic_voice_tuning": tuning})
+    tuned = load_file(str(run / "semantic_voice_tuning" / "model.safetensors"))
+    before = load_file(str(run / "semantic" / "model.safetensors"))
+    moved = [k for k in before if k.startswith("vq.") and not torch.equal(tuned[k], before[k])]
+    assert moved  # the EMA codebook followed the batches
+
+
+def test_a_free_codebook_cannot_hold_its_codes(trained):
+    _, overrides = trained
+    tuning = {"codebook": "free", "code_hold_weight": 1.0, "training": {"steps": 4}}
+    with pytest.raises(ValueError, match="code_hold_weight"):
+        main(CONFIG, stages=["semantic_voice_tuning"], overrides={**overrides, "semantic_voice_tuning": tuning})
+    with pytest.raises(ValueError, match="'frozen' or 'free'"):
+        main(CONFIG, stages=["semantic_voice_tuning"],
+             overrides={**overrides, "semantic_voice_tuning": {"codebook": "loose"}})

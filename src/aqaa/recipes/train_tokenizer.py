@@ -80,16 +80,27 @@ class VoiceTuningConfig:
 
 @dataclass
 class SemanticVoiceTuningConfig:
-    """Fine-tune the semantic encoder (and its training-only decoder) on `voices`, the codebook frozen, while
-    holding its features (and their codes) on its own training data: its mel reconstruction from the codes was
-    twice as far off on other voices' clean speech as on the assistant's, even before quantisation. Off while
-    `training.steps` is 0."""
+    """Fine-tune the semantic encoder (and its training-only decoder) on batches half the tokenizer's own data,
+    half `voices`: its mel reconstruction from the codes was twice as far off on other voices' clean speech as on
+    the assistant's, even before quantisation. Off while `training.steps` is 0.
 
+    `codebook: frozen` keeps the codes' meaning (and, with the hold weights, most of the codes the LM and the
+    vocoder learned). `codebook: free` lets the codebook follow the new voices too (its EMA updates and dead-code
+    replacement): the codes are then new, and the vocoder and the LM must be trained on them again."""
+
+    codebook: str = "frozen"  # frozen | free
     hold_weight: float = 1.0  # on the relative squared change of the features of the tokenizer's training data
     # On the relative squared distance of those features' code vectors from the codes they had: with 4,096
     # codes a small change of the features flips many, so this holds the codes themselves.
     code_hold_weight: float = 0.0
     training: TrainConfig = field(default_factory=lambda: TrainConfig(steps=0))
+
+    def __post_init__(self) -> None:
+        if self.codebook not in ("frozen", "free"):
+            raise ValueError(f"semantic_voice_tuning.codebook must be 'frozen' or 'free', not {self.codebook!r}")
+        if self.codebook == "free" and self.code_hold_weight:
+            raise ValueError("semantic_voice_tuning.code_hold_weight holds codes of a codebook that 'free' moves: "
+                             "set it to 0 or the codebook to 'frozen'")
 
 
 @dataclass
@@ -279,8 +290,10 @@ def _semantic_tuning_on(config: RecipeConfig) -> bool:
 def stage_semantic_voice_tuning(config: RecipeConfig) -> None:
     v, t = config.semantic_voice_tuning, config.semantic_voice_tuning.training
     model, k, train_cache, voice_cache = _stream_to_tune(config, "semantic")
-    model.vq.requires_grad_(False)
-    model.to_code.requires_grad_(False)  # with the codebook frozen, only the encoder moves the codes
+    frozen = v.codebook == "frozen"
+    if frozen:
+        model.vq.requires_grad_(False)
+        model.to_code.requires_grad_(False)  # with the codebook frozen, only the encoder moves the codes
     epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
 
     def loss_of(model: SemanticModel, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -289,8 +302,8 @@ def stage_semantic_voice_tuning(config: RecipeConfig) -> None:
         with torch.no_grad():  # the code vectors the held features had
             held_codes = model.codebook()[model.quantize(b["held"])]
         own = model.compute_loss(*(b[f"own_{key}"] for key in SEMANTIC_KEYS), features=own_features,
-                                 freeze_codebook=True)
-        new = model.compute_loss(*(b[f"new_{key}"] for key in SEMANTIC_KEYS), freeze_codebook=True)
+                                 freeze_codebook=frozen)
+        new = model.compute_loss(*(b[f"new_{key}"] for key in SEMANTIC_KEYS), freeze_codebook=frozen)
         hold = _masked_relative_change(own_features, b["held"], lengths)
         code_hold = _masked_relative_change(model.to_code(own_features), held_codes, lengths)
         loss = 0.5 * (own["loss"] + new["loss"]) + v.hold_weight * hold + v.code_hold_weight * code_hold
