@@ -1,8 +1,12 @@
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from transformers import AutoModelForCausalLM
 
 from aqaa.data.build import build_corpus
@@ -145,3 +149,20 @@ def test_ablation_trains_each_variant_and_tabulates(trained, tmp_path):
     table = (tmp_path / "runs" / "results.md").read_text()
     assert "| semantic_only |" in table and "val_ppl_semantic" in table
     assert ablate(spec)[0]["step"] == 4  # a rerun finds the variants trained
+
+
+def test_recipe_on_two_processes_trains_once_and_exports_once(trained, tmp_path):
+    root, overrides = trained
+    config = yaml.safe_load(CONFIG.read_text())
+    config.update(overrides, run_dir=str(tmp_path / "run"), out=str(tmp_path / "out"))
+    config["training"] = dict(config["training"], steps=6)
+    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(config))
+    shutil.copytree(root / "run" / "vocab", tmp_path / "run" / "vocab")
+    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "aqaa.recipes.train_lm", str(tmp_path / "lm.yaml")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("exported the LM") == 1  # the export waits for the trained weights, on one process
+    assert run.stdout.count("model: ") == 1  # one training, in two processes
+    assert json.loads((tmp_path / "out" / LM_CONFIG_FILE).read_text())["trained_steps"] == 6

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -401,7 +402,24 @@ RUNNERS = {"vocab": stage_vocab, "tokens": stage_tokens, "train": stage_train, "
 
 
 def main(config_path: str | Path, stages: list[str] | None = None, overrides: dict[str, Any] | None = None) -> None:
-    run_stages(load_config(config_path, overrides), RUNNERS, stage_done, stages)
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    # This process alone, or one of several under `accelerate launch`: the state the trainer's Accelerator then
+    # shares. Several processes on CPUs need the flag that Accelerator reads and PartialState does not.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+    def in_step(stage: str, runner: Callable[[RecipeConfig], None]) -> Callable[[RecipeConfig], None]:
+        """Every process trains; one writes the vocabulary, the token cache and the export. All wait for all after
+        each stage, so that each decides the next from the same files (the export reads the saved weights)."""
+        def run(config: RecipeConfig) -> None:
+            if stage == "train" or state.is_main_process:
+                runner(config)
+            state.wait_for_everyone()
+        return run
+
+    run_stages(load_config(config_path, overrides), {name: in_step(name, runner) for name, runner in RUNNERS.items()},
+               stage_done, stages)
 
 
 if __name__ == "__main__":  # accelerate launch -m aqaa.recipes.train_lm CONFIG [STAGE ...]
