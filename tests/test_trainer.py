@@ -1,14 +1,13 @@
 """The trainer under `accelerate` with two CPU processes (gloo): the LM recipe's loss, handed the trainer's model,
 must keep both processes' weights identical while they read different batches."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from tests.helpers import run_on_two_cpu_processes
 
 WORKER = """
 import sys
@@ -53,10 +52,7 @@ def _train_on_two_processes(tmp_path: Path, loss: str) -> list[dict[str, torch.T
     script, out = tmp_path / "worker.py", tmp_path / loss
     script.write_text(WORKER)
     out.mkdir()
-    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          str(script), str(out), loss], env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_on_two_cpu_processes([str(script), str(out), loss], timeout=300)
     return [load_file(str(out / f"rank{rank}.st")) for rank in (0, 1)]
 
 

@@ -1,8 +1,5 @@
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from aqaa.lm.layouts import Turn, build_prompt, parse_answer
 from aqaa.recipes.train_lm import LM_CONFIG_FILE, main
 from aqaa.vocab import Vocabulary
 from tests.codec.helpers import tiny_tokenizer
+from tests.helpers import run_on_two_cpu_processes
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "lm" / "tiny.yaml"
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
@@ -158,11 +156,7 @@ def test_recipe_on_two_processes_trains_once_and_exports_once(trained, tmp_path)
     config["training"] = dict(config["training"], steps=6)
     (tmp_path / "lm.yaml").write_text(yaml.safe_dump(config))
     shutil.copytree(root / "run" / "vocab", tmp_path / "run" / "vocab")
-    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "aqaa.recipes.train_lm", str(tmp_path / "lm.yaml")],
-                         env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_on_two_cpu_processes(["-m", "aqaa.recipes.train_lm", str(tmp_path / "lm.yaml")])
     assert run.stdout.count("exported the LM") == 1  # the export waits for the trained weights, on one process
     assert run.stdout.count("model: ") == 1  # one training, in two processes
     assert json.loads((tmp_path / "out" / LM_CONFIG_FILE).read_text())["trained_steps"] == 6
