@@ -3,17 +3,21 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := flite espeak-ng sox libsox-fmt-all ffmpeg libsndfile1 g++ python3-dev
+APT_PACKAGES := flite espeak-ng festival festvox-kdlpc16k festvox-us-slt-hts sox libsox-fmt-all ffmpeg libsndfile1 \
+	g++ python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system venv demo test lint format corpus-small corpus-full clean
 
 setup: system venv
 
-# Debian packages: the synthesisers that make the corpus, sox, ffmpeg for compressed audio input, and a C++
-# compiler with Python's headers for the LM's compiled decode step.
+# Debian packages: the synthesisers that make the corpus (flite, espeak-ng) and festival's held-out voices that
+# evaluation speaks in, sox, ffmpeg for compressed audio input, and a C++ compiler with Python's headers for the
+# LM's compiled decode step.
 system:
-	@missing=""; for b in flite t2p espeak-ng sox ffmpeg g++; do command -v $$b >/dev/null || missing=1; done; \
+	@missing=""; for b in flite t2p espeak-ng text2wave sox ffmpeg g++; do command -v $$b >/dev/null || missing=1; done; \
+	[ -d /usr/share/festival/voices/english/ked_diphone ] && [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] \
+	  || missing=1; \
 	[ -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $(APT_PACKAGES)"; \

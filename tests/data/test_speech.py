@@ -9,7 +9,9 @@ from aqaa.data.effects import add_noise, add_room
 from aqaa.data.speech import (
     REFERENCE_PEAK,
     Prosody,
+    SynthesisError,
     espeak_voice,
+    festival_voice,
     flite_voice,
     set_level,
     synthesize,
@@ -28,9 +30,11 @@ def _median_f0(wav, sr=16000):
 
 
 def test_voice_names_round_trip():
-    for voice in (flite_voice("slt"), espeak_voice("en", "f3")):
+    for voice in (flite_voice("slt"), espeak_voice("en", "f3"), festival_voice("ked_diphone")):
         assert voice_from_name(voice.name) == voice
     with pytest.raises(ValueError, match="not a voice name"):
+        voice_from_name("sapi:kal")
+    with pytest.raises(ValueError, match="unknown festival voice"):
         voice_from_name("festival:kal")
 
 
@@ -52,6 +56,24 @@ def test_prosody_controls_rate_pitch_and_level():
     assert len(slow) > 1.3 * len(neutral)
     assert _median_f0(high) > 1.3 * _median_f0(neutral)
     assert np.max(np.abs(quiet)) == pytest.approx(REFERENCE_PEAK * 10 ** (-14 / 20), rel=1e-3)
+
+
+@pytest.mark.skipif(shutil.which("text2wave") is None, reason="festival not installed")
+@pytest.mark.parametrize("ident", ["ked_diphone", "cmu_us_slt_arctic_hts"])  # 16 and 32 kHz synthesisers
+def test_festival_voices_speak_at_the_corpus_rate_and_honour_the_speaking_rate(ident):
+    voice = festival_voice(ident)
+    neutral = synthesize("One two three four five.", voice, Prosody(), 16000).wav
+    slow = synthesize("One two three four five.", voice, Prosody(rate=0.7), 16000).wav
+    assert neutral.dtype == np.float32 and 1.0 < len(neutral) / 16000 < 4.0
+    assert np.max(np.abs(neutral)) == pytest.approx(REFERENCE_PEAK, rel=1e-3)
+    assert len(slow) > 1.25 * len(neutral)
+    assert 0.7 * voice.base_f0 < _median_f0(neutral) < 1.3 * voice.base_f0
+
+
+def test_a_missing_festival_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SynthesisError, match="apt-get install festival"):
+        synthesize("Hello.", festival_voice("ked_diphone"), Prosody(), 16000)
 
 
 def test_espeak_pitch_and_rate():

@@ -96,7 +96,9 @@ def test_eval_reports_every_figure(trained, capsys):
     ten = assistant["steps_10"]
     assert len(ten["wer_per_seed"]) == 2 and ten["wer"] == pytest.approx(np.mean(ten["wer_per_seed"]), abs=1e-4)
     assert report["streaming_vs_offline"]["generated_mel_l1"] < 1e-4
-    assert set(report["clean_voices"]) == {"flite:kal", "flite:kal16", "flite:rms", "flite:slt"}
+    assert set(report["clean_voices"]) == {"flite:kal", "flite:kal16", "flite:rms", "flite:slt",
+                                           "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"}
+    assert not report["clean_voices"]["festival:ked_diphone"]["in_training"]
     assert all(0 <= v["resynth_wer"] and 0 <= v["prior_wer"] and v["n"] == 1 for v in report["clean_voices"].values())
     assert all(0 <= v["phone_error_rate"]["codes"] and 0 <= v["crude_codec_wer"] and 0 <= v["copy_synthesis_wer"]
                for v in report["clean_voices"].values())

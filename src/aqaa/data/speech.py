@@ -1,4 +1,5 @@
-"""Speech synthesis for the corpus: flite and espeak-ng voices with controllable prosody.
+"""Speech synthesis for the corpus: flite and espeak-ng voices with controllable prosody, and festival's voices,
+which no training data uses: they are the held-out voices that evaluation speaks in.
 
 Every utterance comes back as float32 mono at the corpus sample rate, levelled to a reference peak and then
 moved by the style's gain, so loud and quiet styles stay loud and quiet in the stored audio.
@@ -32,11 +33,11 @@ class Voice:
     """One synthetic speaker. `name` is the stable id stored in the corpus ("flite:awb", "espeak:en-us+f3")."""
 
     name: str
-    engine: str  # "flite" | "espeak"
-    ident: str  # flite -voice NAME, or espeak-ng -v SPEC
+    engine: str  # "flite" | "espeak" | "festival"
+    ident: str  # flite -voice NAME, espeak-ng -v SPEC, or festival's voice_NAME
     gender: str  # "male" | "female"
     base_f0: float  # median F0 of the voice's neutral speech in Hz (measured with pyin)
-    pitch_control: bool = True  # flite's rms ignores F0 targets
+    pitch_control: bool = True  # flite's rms and festival's voices here ignore F0 targets
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,20 @@ ESPEAK_VARIANT_GENDER = {
 ESPEAK_BASE_F0 = {"male": 95.0, "female": 186.0}  # measured medians of the variants (pyin)
 
 
+FESTIVAL_VOICES = {
+    # name: (gender, median F0 Hz); held out of every corpus (Debian: festvox-kdlpc16k, festvox-us-slt-hts)
+    "ked_diphone": ("male", 100.0),  # a US male, LPC diphones: a speaker no training data has
+    "cmu_us_slt_arctic_hts": ("female", 180.0),  # flite's slt speaker, through another synthesiser (HTS)
+}
+
+
+def festival_voice(ident: str) -> Voice:
+    if ident not in FESTIVAL_VOICES:
+        raise ValueError(f"unknown festival voice {ident!r}; known: {sorted(FESTIVAL_VOICES)}")
+    gender, f0 = FESTIVAL_VOICES[ident]
+    return Voice(f"festival:{ident}", "festival", ident, gender, f0, pitch_control=False)
+
+
 def flite_voice(ident: str) -> Voice:
     if ident not in FLITE_VOICES:
         raise ValueError(f"unknown flite voice {ident!r}; known: {sorted(FLITE_VOICES)}")
@@ -93,7 +108,9 @@ def voice_from_name(name: str) -> Voice:
     if engine == "espeak" and "+" in ident:
         accent, _, variant = ident.partition("+")
         return espeak_voice(accent, variant)
-    raise ValueError(f"not a voice name: {name!r} (expected 'flite:NAME' or 'espeak:ACCENT+VARIANT')")
+    if engine == "festival":
+        return festival_voice(ident)
+    raise ValueError(f"not a voice name: {name!r} (expected 'flite:NAME', 'espeak:ACCENT+VARIANT' or 'festival:NAME')")
 
 
 def require_synthesisers() -> None:
@@ -137,6 +154,21 @@ def _flite(text: str, voice: Voice, prosody: Prosody, workdir: Path) -> tuple[np
     return audio, sr, phones
 
 
+def _festival(text: str, voice: Voice, prosody: Prosody, workdir: Path) -> tuple[np.ndarray, int]:
+    if shutil.which("text2wave") is None:
+        raise SynthesisError("festival voices need festival's text2wave: `sudo apt-get install festival "
+                             "festvox-kdlpc16k festvox-us-slt-hts` (or run `make setup`)")
+    wav_path = workdir / f"festival-{os.getpid()}.wav"
+    text_path = workdir / "text.txt"
+    text_path.write_text(text)
+    # Diphone voices take festival's duration stretch; HTS voices ignore it and take their engine's speed rate.
+    rate = (f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {prosody.rate:.4f}))))'
+            if voice.ident.endswith("_hts") else f"(Parameter.set 'Duration_Stretch {1.0 / prosody.rate:.4f})")
+    _run(["text2wave", "-eval", f"(voice_{voice.ident})", "-eval", rate, "-o", str(wav_path), str(text_path)])
+    audio, sr = sf.read(wav_path, dtype="float32")
+    return audio, sr
+
+
 def _espeak(text: str, voice: Voice, prosody: Prosody) -> tuple[np.ndarray, int]:
     speed = int(round(175 * prosody.rate))
     pitch = int(round(min(99, max(0, 50 + 60 * math.log2(prosody.pitch)))))
@@ -165,6 +197,9 @@ def synthesize(text: str, voice: Voice, prosody: Prosody, sample_rate: int, work
             audio, sr, phones = _flite(text, voice, prosody, Path(tmp))
     elif voice.engine == "espeak":
         audio, sr = _espeak(text, voice, prosody)
+    elif voice.engine == "festival":
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            audio, sr = _festival(text, voice, prosody, Path(tmp))
     else:
         raise ValueError(f"unknown engine {voice.engine!r}")
     if audio.ndim > 1:

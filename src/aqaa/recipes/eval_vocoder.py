@@ -7,8 +7,9 @@
                     fitted on all training voices and on the assistant's answers alone → neural / Griffin-Lim).
                     MCD against the original for each. The round trips are pooled over `seeds` noise draws: one
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
-  clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well), no
-                    augmentation: WER original vs round trip (default steps, pooled over the same seeds; the
+  clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well) and by
+                    festival's two voices, which no training heard (a new speaker, and flite's slt speaker
+                    through another synthesiser), no augmentation: WER original vs round trip (default steps, pooled over the same seeds; the
                     ratio of the two is the issue's measure), vs the prior alone, vs copy synthesis (the
                     original mel → neural vocoder: what the mel vocoder alone loses) and vs the crude codec →
                     neural vocoder; MCD; each marked as heard in training or not. With each (and
@@ -48,7 +49,8 @@ from aqaa.vocoder.griffin_lim import griffin_lim
 from aqaa.vocoder.vocoder import Vocoder
 
 STEPS = (0, 1, 2, 4, 10)  # 0: the conditioner's prior mel alone, the flow's regression baseline
-CLEAN_VOICES = ("flite:kal", "flite:kal16", "flite:rms", "flite:slt")
+CLEAN_VOICES = ("flite:kal", "flite:kal16", "flite:rms", "flite:slt", "festival:ked_diphone",
+                "festival:cmu_us_slt_arctic_hts")
 
 
 def crude_codec(config: RecipeConfig, quick: bool, assistant_only: bool = False) -> CrudeCodec:
