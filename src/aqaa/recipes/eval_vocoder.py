@@ -9,12 +9,13 @@
                     draw's WER moves by ±2.5 points on 54 answers, more than the differences being measured.
   clean voices      the same answer texts spoken by other flite voices (the judge transcribes flite well) and by
                     festival's two voices, which no training heard (a new speaker, and flite's slt speaker
-                    through another synthesiser), no augmentation: WER original vs round trip (default steps, pooled over the same seeds; the
-                    ratio of the two is the issue's measure), vs the prior alone, vs copy synthesis (the
-                    original mel → neural vocoder: what the mel vocoder alone loses) and vs the crude codec →
-                    neural vocoder; MCD; each marked as heard in training or not. With each (and
-                    the assistant voice), the phone error rate of the tokenizer's CTC head read from its encoder
-                    and through the codes: how much of the speech the codes still name before any vocoder runs
+                    through another synthesiser), no augmentation: WER original vs round trip (default steps,
+                    pooled over the same seeds; the ratio of the two is the issue's measure), vs the prior
+                    alone, vs copy synthesis (the original mel → neural vocoder: what the mel vocoder alone
+                    loses) and vs the crude codec → neural vocoder; MCD; each marked as heard in training or
+                    not. With each (and the assistant voice), the phone error rate of the tokenizer's CTC head
+                    read from its encoder and through the codes: how much of the speech the codes still name
+                    before any vocoder runs
   other voices      test questions of the most frequent held-out voices (augmented: noise, rooms): WER original
                     vs round trip, MCD
   streaming         3-group chunks vs offline: mel distances and seam jumps
