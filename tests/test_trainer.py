@@ -1,6 +1,7 @@
 """The trainer under `accelerate` with two CPU processes (gloo): the LM recipe's loss, handed the trainer's model,
 must keep both processes' weights identical while they read different batches."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,16 @@ def epoch_batches(epoch):  # each process its own half, as the LM recipe shares 
 
 # "bare" is the mistake this guards against: a loss that calls the unwrapped model, bypassing the wrapper's forward.
 loss_fn = sequence_losses if loss == "given" else (lambda _, b: sequence_losses(model, b))
-train(model, loss_fn, epoch_batches, make_batch, TrainConfig(steps=6, lr=1e-2, warmup_steps=1), out, "lm",
-      accelerator=accelerator)
+
+
+def evaluate():  # must run on the main process alone, through the bare model
+    open(f"{out}/evaluated_by_rank{accelerator.process_index}", "a").write("x")
+    with torch.no_grad():
+        return {"loss": float(sequence_losses(model, make_batch([0, 1]))["loss"])}
+
+
+train(model, loss_fn, epoch_batches, make_batch, TrainConfig(steps=6, lr=1e-2, warmup_steps=1, eval_every=3), out,
+      "lm", evaluate, accelerator=accelerator)
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{accelerator.process_index}.st")
 """
 
@@ -60,6 +69,11 @@ def _train_on_two_processes(tmp_path: Path, loss: str) -> list[dict[str, torch.T
 def test_two_processes_train_one_model(tmp_path):
     first, second = _train_on_two_processes(tmp_path, "given")
     assert all(torch.equal(first[name], second[name]) for name in first)
+    # one process evaluated, twice (steps 3 and 6), and its figures are in the log
+    assert sorted(p.name for p in (tmp_path / "given").glob("evaluated_by_*")) == ["evaluated_by_rank0"]
+    assert (tmp_path / "given" / "evaluated_by_rank0").read_text() == "xx"
+    log = [json.loads(line) for line in (tmp_path / "given" / "lm" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val_loss" in r] == [3, 6]
     # The check can fail: with the loss calling the bare model, each process trains alone on its own half.
     first, second = _train_on_two_processes(tmp_path, "bare")
     assert not all(torch.equal(first[name], second[name]) for name in first)

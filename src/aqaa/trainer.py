@@ -67,7 +67,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], di
     matches an uninterrupted one's data). `param_groups` (AdamW groups; an `lr_scale` entry scales a group's
     learning rate) default to all parameters at `config.lr`. `loss_fn(model, batch)` is handed the model the
     trainer runs: with an `accelerator`, its distributed wrapper, whose forward is what makes the backward pass
-    average gradients across processes (a loss that called the bare model would train each process alone)."""
+    average gradients across processes (a loss that called the bare model would train each process alone).
+    `evaluate` runs on the main process only; it must not need the other processes."""
     work = Path(run_dir) / name
     main_process = accelerator is None or accelerator.is_main_process
     if main_process:
@@ -134,7 +135,9 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Batch], di
             if step % config.log_every == 0 or step == config.steps:
                 record = {k: round(float(v.detach()), 5) for k, v in losses.items()}
                 record.update(grad_norm=round(float(grad_norm), 4), lr=config.lr * lr_factor(step - 1, config))
-            if evaluate is not None and (step % config.eval_every == 0 or step == config.steps):
+            # Only the main process evaluates (the others wait at the next step's gradient sync): its figures
+            # are the ones logged, and every process computing the same ones is wasted time.
+            if evaluate is not None and main_process and (step % config.eval_every == 0 or step == config.steps):
                 model.eval()
                 with torch.no_grad():
                     record.update({f"val_{k}": round(v, 5) for k, v in evaluate().items()})

@@ -331,13 +331,15 @@ def stage_train(config: RecipeConfig) -> None:
         return batches[accelerator.process_index * share:(accelerator.process_index + 1) * share]
 
     def evaluate() -> dict[str, float]:
+        # The trainer runs this on the main process alone, so through the bare model: the distributed
+        # wrapper's forward may sync buffers with the other processes, which are not evaluating.
+        bare = accelerator.unwrap_model(model)
         sums: dict[str, float] = {}
         for batch in val_batches:
-            for k, v in sequence_losses(model, batch).items():
+            for k, v in sequence_losses(bare, batch).items():
                 sums[k] = sums.get(k, 0.0) + float(v) / len(val_batches)
-        sums.update(stream_perplexity(model, vocab, val_batches))
-        sums.update(generation_check(accelerator.unwrap_model(model), vocab, val_builder, config.eval.generate,
-                                     config.eval.max_new_tokens))
+        sums.update(stream_perplexity(bare, vocab, val_batches))
+        sums.update(generation_check(bare, vocab, val_builder, config.eval.generate, config.eval.max_new_tokens))
         return sums
 
     groups = param_groups(model, config.training.lr, config.training.weight_decay, config.model.embedding_lr_scale)
