@@ -17,7 +17,9 @@ from aqaa.audio import (
     check_waveform,
     decode_audio_bytes,
     encode_flac,
+    lift_quiet,
     load_audio,
+    peak_dbfs,
     peak_normalize,
     save_audio,
 )
@@ -186,6 +188,22 @@ def test_peak_normalize_extremes():
     np.testing.assert_allclose(out, [0.475, -0.95, 0.0], rtol=1e-5)
     zeros = np.zeros(8, dtype=np.float32)
     assert not peak_normalize(zeros).any()
+
+
+def test_lift_quiet_raises_only_recordings_below_the_floor():
+    quiet = sine(amp=10 ** (-30 / 20))
+    assert peak_dbfs(quiet) == pytest.approx(-30.0, abs=1e-3)
+    lifted, gain = lift_quiet(quiet, below_dbfs=-22.0, to_dbfs=-10.0)
+    assert gain == pytest.approx(20.0, abs=1e-3) and peak_dbfs(lifted) == pytest.approx(-10.0, abs=1e-3)
+    assert lifted.dtype == np.float32
+    np.testing.assert_allclose(lifted, quiet * 10.0, rtol=1e-5, atol=1e-9)
+    in_range = sine(amp=10 ** (-21 / 20))  # the corpus's quietest questions: a cue the LM reads, left alone
+    same, gain = lift_quiet(in_range, -22.0, -10.0)
+    assert gain == 0.0 and same is in_range
+    silence = np.zeros(100, dtype=np.float32)
+    assert lift_quiet(silence, -22.0, -10.0)[1] == 0.0 and peak_dbfs(silence) == -np.inf
+    with pytest.raises(ValueError, match="to_dbfs"):
+        lift_quiet(quiet, -10.0, -22.0)
 
 
 def test_output_clipped_to_unit_range(tmp_path):

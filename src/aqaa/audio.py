@@ -25,7 +25,9 @@ __all__ = [
     "check_waveform",
     "decode_audio_bytes",
     "encode_flac",
+    "lift_quiet",
     "load_audio",
+    "peak_dbfs",
     "peak_normalize",
     "resample",
     "save_audio",
@@ -111,6 +113,24 @@ def peak_normalize(wav: np.ndarray, peak: float = PEAK) -> np.ndarray:
         return wav  # digital silence is valid audio; leave it alone rather than divide by zero
     # float64 scale so that a denormal-level peak cannot overflow float32 to inf.
     return (wav.astype(np.float64) * (peak / current)).astype(np.float32)
+
+
+def peak_dbfs(wav: np.ndarray) -> float:
+    """The largest absolute sample in dB relative to full scale (-inf for digital silence)."""
+    peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
+    return 20 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def lift_quiet(wav: np.ndarray, below_dbfs: float, to_dbfs: float) -> tuple[np.ndarray, float]:
+    """``wav`` scaled so that it peaks at ``to_dbfs`` when it peaks below ``below_dbfs`` (else as is), and the
+    gain applied in dB (0.0 when untouched). Digital silence stays untouched."""
+    if to_dbfs < below_dbfs:
+        raise ValueError(f"to_dbfs ({to_dbfs}) must not be below below_dbfs ({below_dbfs})")
+    level = peak_dbfs(wav)
+    if level >= below_dbfs or level == -math.inf:
+        return wav, 0.0
+    gain_db = to_dbfs - level
+    return (wav.astype(np.float64) * 10 ** (gain_db / 20)).astype(np.float32), gain_db
 
 
 def _read_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:

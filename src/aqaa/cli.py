@@ -215,6 +215,9 @@ def resynth(
         save_audio(output, out, model.sample_rate)
     except (AudioError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
+    if timings["gain_db"]:
+        typer.echo(f"note: the recording is too quiet for the tokenizer; it was read {timings['gain_db']:.1f} dB "
+                   "louder (the output keeps its level)")
     typer.echo(f"wrote {output} ({timings['audio']:.2f} s; tokenize {timings['tokenize']:.2f} s, "
                f"vocode {timings['vocode']:.2f} s)")
 
@@ -266,6 +269,9 @@ def answer(
         print(json.dumps({"text": result.text, "wav": str(out), "seconds": len(result.audio) / result.sample_rate,
                           "timings": result.timings, **extra}, indent=1))
     else:
+        if result.extra.get("question_gain_db"):
+            typer.echo(f"note    the question is too quiet for the tokenizer; it was read "
+                       f"{result.extra['question_gain_db']:.1f} dB louder")
         typer.echo(f"answer  {result.text!r}")
         typer.echo(f"wrote   {out} ({len(result.audio) / result.sample_rate:.2f} s)")
 
@@ -308,10 +314,14 @@ def tokenize(
         wav = load_audio(audio, sample_rate=sr, normalize=False)  # keep the level: semantic codes carry it
     except (AudioError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
+    wav, gain_db = tokenizer.lift_quiet(wav)  # the ids a question gets in `aqaa answer`
+    if gain_db:
+        typer.echo(f"note: the recording is too quiet for the tokenizer; it was read {gain_db:.1f} dB louder",
+                   err=True)
     codes = tokenizer.encode(wav, sr)
     ids = tokenizer.ids(codes)
     if as_json:
-        print(json.dumps({"sample_rate": sr, "streams": tokenizer.config.streams,
+        print(json.dumps({"sample_rate": sr, "streams": tokenizer.config.streams, "gain_db": round(gain_db, 2),
                           "linguistic": codes.linguistic.tolist(), "semantic": codes.semantic.tolist(),
                           "ids": ids.tolist()}))
     else:

@@ -1,9 +1,11 @@
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from aqaa.codec.evaluate import clean_phone_error_rates
-from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
+from aqaa.codec.tokenizer import AudioTokenizer, LevelConfig, TokenizerConfig
 
 from .helpers import speechy, tiny_config, tiny_tokenizer
 
@@ -105,6 +107,25 @@ def test_config_errors_name_the_problem():
     config.semantic_per_group = 2
     with pytest.raises(ValueError, match="same time"):
         TokenizerConfig(config.linguistic, config.semantic, semantic_per_group=2)
+
+
+def test_quiet_recordings_are_lifted_by_the_configured_level_and_old_configs_load(tmp_path):
+    tokenizer = tiny_tokenizer()
+    wav = speechy(1.0)
+    quiet = (wav * (10 ** (-35 / 20) / np.abs(wav).max())).astype(np.float32)
+    lifted, gain = tokenizer.lift_quiet(quiet)
+    assert gain == pytest.approx(25.0, abs=1e-3)  # to the default -10 dBFS
+    assert 20 * np.log10(np.abs(lifted).max()) == pytest.approx(-10.0, abs=1e-3)
+    tokenizer.config.level.below_dbfs = -40.0
+    assert tokenizer.lift_quiet(quiet)[1] == 0.0
+    with pytest.raises(ValueError, match="level.to_dbfs"):
+        TokenizerConfig(tiny_config().linguistic, tiny_config().semantic, level=LevelConfig(-10.0, -20.0))
+    # a tokenizer saved before the level setting existed loads with the defaults
+    tiny_tokenizer().save(tmp_path / "tok")
+    config = json.loads((tmp_path / "tok" / "config.json").read_text())
+    del config["level"]
+    (tmp_path / "tok" / "config.json").write_text(json.dumps(config))
+    assert AudioTokenizer.from_pretrained(tmp_path / "tok").config.level == LevelConfig()
 
 
 def test_clean_phone_error_rates_read_the_codes_through_their_centroids():

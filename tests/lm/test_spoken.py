@@ -50,6 +50,23 @@ def test_system_loads_by_kind_and_answers_with_audio_and_text(system_dir):
     assert again.extra["answer_ids"] == ids  # the system's seed makes answers reproducible
 
 
+def test_a_question_too_quiet_for_the_tokenizer_is_read_louder(system_dir):
+    system = load_spoken_model(system_dir)
+    wav = speechy(1.0)
+    quiet = (wav * (10 ** (-34 / 20) / np.abs(wav).max())).astype(np.float32)
+    lifted, gain = system.tokenizer.lift_quiet(quiet)
+    assert gain == pytest.approx(24.0, abs=1e-3)
+    assert system.prompt(quiet, 16000) == system.prompt(lifted, 16000) != system.prompt(quiet * 10, 16000)
+    answer = system.respond(quiet, 16000)
+    assert answer.extra["question_gain_db"] == pytest.approx(24.0, abs=0.01)
+    assert system.respond(wav, 16000).extra["question_gain_db"] == 0.0
+    # earlier questions in the history are read the same way
+    history = [SpokenTurn("human", quiet, 16000), SpokenTurn("assistant", answer.audio, 16000, answer.text,
+                                                             dict(answer.extra))]
+    with_lifted = [SpokenTurn("human", lifted, 16000), history[1]]
+    assert system.prompt(wav, 16000, history) == system.prompt(wav, 16000, with_lifted)
+
+
 def test_stream_yields_audio_before_the_answer_ends(system_dir):
     system = load_spoken_model(system_dir)
     events = list(system.stream(speechy(1.0), 16000, seed=1))
@@ -112,6 +129,11 @@ def test_answer_command_writes_the_wav(system_dir, tmp_path):
     data = json.loads(result.stdout)
     wav, sr = sf.read(tmp_path / "a.wav")
     assert sr == 16000 and abs(len(wav) / sr - data["seconds"]) < 1e-3
+    assert data["question_gain_db"] == 0.0
+    sf.write(tmp_path / "quiet.wav", speechy(1.0) * 0.01, 16000, subtype="FLOAT")  # peaks at -50 dBFS
+    quiet = CliRunner().invoke(app, ["answer", str(tmp_path / "quiet.wav"), "--model", str(system_dir), "-o",
+                                     str(tmp_path / "b.wav")])
+    assert quiet.exit_code == 0 and "too quiet for the tokenizer" in quiet.output, quiet.output
     missing = CliRunner().invoke(app, ["answer", str(tmp_path / "nope.wav"), "--model", str(system_dir)])
     assert missing.exit_code == 2 and "nope.wav" in missing.output
 

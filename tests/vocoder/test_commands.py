@@ -7,8 +7,9 @@ from typer.testing import CliRunner
 
 from aqaa.audio import load_audio
 from aqaa.cli import app
-from aqaa.vocoder import CodesError, TokenLayout
-from aqaa.vocoder.commands import check_tokenizer, read_tokens
+from aqaa.codec.tokenizer import AudioTokenizer
+from aqaa.vocoder import CodesError, TokenLayout, Vocoder
+from aqaa.vocoder.commands import check_tokenizer, read_tokens, resynthesize
 
 from ..codec.helpers import speechy, tiny_tokenizer
 from .helpers import tiny_vocoder
@@ -55,6 +56,19 @@ def test_resynth_round_trip(models, tmp_path):
                                      "1", *extra])
         assert result.exit_code == 0, result.output
         assert "wrote" in result.output and abs(len(load_audio(out)) - 1.5 * 16000) <= 480
+    # a recording far too quiet for the tokenizer is read louder, and the round trip keeps its level
+    quiet = load_audio(models / "speech.wav", normalize=False) * 10 ** (-30 / 20)
+    sf.write(tmp_path / "quiet.wav", quiet, 16000, subtype="FLOAT")
+    result = runner.invoke(app, ["resynth", str(tmp_path / "quiet.wav"), "-o", str(tmp_path / "q.wav"),
+                                 "--tokenizer", str(models / "tokenizer"), "--vocoder", str(models / "vocoder"),
+                                 "--steps", "1", "--seed", "3"])
+    assert result.exit_code == 0 and "too quiet" in result.output, result.output
+    tokenizer = AudioTokenizer.from_pretrained(models / "tokenizer")
+    lifted, gain = tokenizer.lift_quiet(quiet)
+    expected, timings = resynthesize(lifted, tokenizer, Vocoder.from_pretrained(models / "vocoder"), 1, None, 3)
+    assert timings["gain_db"] == 0.0  # the lifted copy is loud enough already
+    np.testing.assert_allclose(load_audio(tmp_path / "q.wav", normalize=False), expected * 10 ** (-gain / 20),
+                               atol=2 / 32768)  # PCM-16 file
     missing = runner.invoke(app, ["resynth", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x.wav"),
                                   "--tokenizer", str(models / "tokenizer"), "--vocoder", str(models / "vocoder")])
     assert missing.exit_code == 2 and "nope.wav" in missing.output

@@ -76,6 +76,7 @@ class SpokenLM:
             raise ValueError("the LM's vocabulary and the tokenizer disagree on codebook sizes")
         self.generator = Generator(model, vocab, self.layout, self.config.sampling, max_len=self.config.max_len,
                                    weights=self.config.lm_weights)
+        self.question_gain_db = 0.0  # of the last prompt's question
 
     @classmethod
     def from_dir(cls, directory: str | Path, config: dict[str, Any] | None = None) -> SpokenLM:
@@ -113,6 +114,14 @@ class SpokenLM:
             raise ValueError("the question has no audio")
         return self.tokenizer.ids(self.tokenizer.encode(audio, sample_rate), self.vocab.audio)
 
+    def _human_ids(self, audio: np.ndarray, sample_rate: int) -> tuple[torch.Tensor, float]:
+        """A person's turn: its ids, read after a recording too quiet for the tokenizer is raised (the gain in dB,
+        0.0 when none was needed)."""
+        if audio is None or len(audio) == 0:
+            raise ValueError("the question has no audio")
+        lifted, gain_db = self.tokenizer.lift_quiet(audio)
+        return self._audio_ids(lifted, sample_rate), gain_db
+
     def _assistant_ids(self, turn: SpokenTurn) -> list[int]:
         """An earlier answer: the exact ids this system generated when it has them, else its audio re-tokenized
         with its text placed by forced alignment (aligned layout) or before the audio (others)."""
@@ -138,7 +147,9 @@ class SpokenLM:
 
     def prompt(self, audio: np.ndarray, sample_rate: int, history: Sequence[SpokenTurn] = (),
                system: str | None = None) -> list[int]:
-        """The LM's prompt: optional system text, the conversation so far, the question, the assistant header."""
+        """The LM's prompt: optional system text, the conversation so far, the question, the assistant header.
+        A person's recording too quiet for the tokenizer is raised first; `question_gain_db` keeps the question's
+        gain (see `LevelConfig`)."""
         ids: list[int] = []
         if system:
             ids += self.vocab.turn("system", self.vocab.encode_text(system))
@@ -146,13 +157,14 @@ class SpokenLM:
             if turn.role == "human":
                 if turn.audio is None:
                     raise ValueError("a human turn of the history has no audio")
-                human = Turn("human", audio_ids=self._audio_ids(turn.audio, turn.sample_rate or sample_rate))
+                human = Turn("human", audio_ids=self._human_ids(turn.audio, turn.sample_rate or sample_rate)[0])
                 ids += build_dialogue(self.vocab, [human], self.layout)[0].tolist()
             elif turn.role == "assistant":
                 ids += self._assistant_ids(turn)
             else:
                 raise ValueError(f"history turns are 'human' or 'assistant', not {turn.role!r}")
-        question = Turn("human", audio_ids=self._audio_ids(audio, sample_rate))
+        question_ids, self.question_gain_db = self._human_ids(audio, sample_rate)
+        question = Turn("human", audio_ids=question_ids)
         ids += build_dialogue(self.vocab, [question], self.layout)[0].tolist()
         return ids + self.vocab.turn_header("assistant")
 
@@ -186,7 +198,8 @@ class SpokenLM:
                     yield AnswerEvent("audio", audio=tail, sample_rate=self.vocoder.sample_rate,
                                       seconds=time.perf_counter() - started)
                 self.last = {"answer_ids": list(self.generator.last_answer_ids), "style": style,
-                             "truncated": event.truncated, "prompt_tokens": len(prompt)}
+                             "truncated": event.truncated, "prompt_tokens": len(prompt),
+                             "question_gain_db": round(self.question_gain_db, 2)}
                 yield AnswerEvent("end", seconds=time.perf_counter() - started)
 
     def respond(self, audio: np.ndarray, sample_rate: int, history: Sequence[SpokenTurn] = (),

@@ -84,11 +84,17 @@ def check_tokenizer(vocoder: Vocoder, tokenizer: AudioTokenizer) -> None:
 def resynthesize(wav: np.ndarray, tokenizer: AudioTokenizer, vocoder: Vocoder, steps: int | None = None,
                  guidance: float | None = None, seed: int = 0,
                  griffin_lim_iterations: int | None = None) -> tuple[np.ndarray, dict[str, float]]:
-    """Waveform at the tokenizer's rate → codes → waveform at the vocoder's rate, and timings in seconds."""
+    """Waveform at the tokenizer's rate → codes → waveform at the vocoder's rate, and timings in seconds (plus
+    `gain_db`). A recording too quiet for the tokenizer is raised before it is read and the result lowered by
+    the same gain, so the round trip keeps the recording's level (`LevelConfig`)."""
     check_tokenizer(vocoder, tokenizer)
     started = time.perf_counter()
-    codes = tokenizer.encode(wav)
+    lifted, gain_db = tokenizer.lift_quiet(wav)
+    codes = tokenizer.encode(lifted)
     encoded = time.perf_counter()
     out = vocoder.synthesize(codes, steps, guidance, seed, griffin_lim_iterations)
+    if gain_db:
+        out = (out * 10 ** (-gain_db / 20)).astype(np.float32)
     done = time.perf_counter()
-    return out, {"tokenize": encoded - started, "vocode": done - encoded, "audio": len(out) / vocoder.sample_rate}
+    return out, {"tokenize": encoded - started, "vocode": done - encoded, "audio": len(out) / vocoder.sample_rate,
+                 "gain_db": gain_db}
