@@ -172,6 +172,8 @@ def test_semantic_voice_tuning_with_a_free_codebook_moves_the_codebook(trained, 
     before = load_file(str(run / "semantic" / "model.safetensors"))
     moved = [k for k in before if k.startswith("vq.") and not torch.equal(tuned[k], before[k])]
     assert moved  # the EMA codebook followed the batches
+    log = [json.loads(line) for line in (run / "semantic_voice_tuning" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["hold"] == 0.0 and log[-1]["code_hold"] == 0.0  # nothing held, so nothing computed to hold
 
 
 def test_a_free_codebook_cannot_hold_its_codes(trained):

@@ -218,11 +218,11 @@ VoiceBatch = tuple[list[int], list[int]]  # (own training data, new voices) utte
 
 
 def _voice_batches(train_cache: FeatureCache, voice_cache: FeatureCache, encoder: torch.nn.Module, k: int,
-                   t: TrainConfig) -> tuple[Callable[[int], list[VoiceBatch]],
-                                           Callable[[VoiceBatch], dict[str, torch.Tensor]]]:
+                   t: TrainConfig, hold: bool = True) -> tuple[Callable[[int], list[VoiceBatch]],
+                                                               Callable[[VoiceBatch], dict[str, torch.Tensor]]]:
     """Batches for tuning an encoder on new voices: half of each batch new voices, half the tokenizer's own
-    data, with the features that `encoder` (frozen as it is now) gives the own data, to hold them."""
-    reference = copy.deepcopy(encoder).requires_grad_(False)
+    data, with (if `hold`) the features that `encoder`, frozen as it is now, gives the own data, to hold them."""
+    reference = copy.deepcopy(encoder).requires_grad_(False) if hold else None
 
     def epoch_batches(epoch: int) -> list[VoiceBatch]:
         new = batches(voice_cache, t.max_frames // 2, t.seed, epoch)
@@ -231,10 +231,12 @@ def _voice_batches(train_cache: FeatureCache, voice_cache: FeatureCache, encoder
 
     def make_batch(pair: VoiceBatch) -> dict[str, torch.Tensor]:
         own, new = collate(train_cache, pair[0], k), collate(voice_cache, pair[1], k)
-        with torch.no_grad():
-            held, _ = reference(own["mel"])
-        return {**{f"own_{key}": value for key, value in own.items()},
-                **{f"new_{key}": value for key, value in new.items()}, "held": held}
+        batch = {**{f"own_{key}": value for key, value in own.items()},
+                 **{f"new_{key}": value for key, value in new.items()}}
+        if reference is not None:
+            with torch.no_grad():
+                batch["held"], _ = reference(own["mel"])
+        return batch
 
     return epoch_batches, make_batch
 
@@ -294,18 +296,21 @@ def stage_semantic_voice_tuning(config: RecipeConfig) -> None:
     if frozen:
         model.vq.requires_grad_(False)
         model.to_code.requires_grad_(False)  # with the codebook frozen, only the encoder moves the codes
-    epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t)
+    holding = v.hold_weight > 0 or v.code_hold_weight > 0  # else no held features to compute (a free codebook)
+    epoch_batches, make_batch = _voice_batches(train_cache, voice_cache, model.encoder, k, t, hold=holding)
 
     def loss_of(model: SemanticModel, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         own_features, _ = model.encoder(b["own_mel"])
         lengths = b["own_mel_lengths"] // k
-        with torch.no_grad():  # the code vectors the held features had
-            held_codes = model.codebook()[model.quantize(b["held"])]
         own = model.compute_loss(*(b[f"own_{key}"] for key in SEMANTIC_KEYS), features=own_features,
                                  freeze_codebook=frozen)
         new = model.compute_loss(*(b[f"new_{key}"] for key in SEMANTIC_KEYS), freeze_codebook=frozen)
-        hold = _masked_relative_change(own_features, b["held"], lengths)
-        code_hold = _masked_relative_change(model.to_code(own_features), held_codes, lengths)
+        hold = code_hold = own_features.new_zeros(())
+        if holding:
+            with torch.no_grad():  # the code vectors the held features had
+                held_codes = model.codebook()[model.quantize(b["held"])]
+            hold = _masked_relative_change(own_features, b["held"], lengths)
+            code_hold = _masked_relative_change(model.to_code(own_features), held_codes, lengths)
         loss = 0.5 * (own["loss"] + new["loss"]) + v.hold_weight * hold + v.code_hold_weight * code_hold
         return {"loss": loss, "own_mel": own["mel"].detach(), "new_mel": new["mel"].detach(), "hold": hold,
                 "code_hold": code_hold}
