@@ -22,6 +22,7 @@ from aqaa.audio import (
     peak_dbfs,
     peak_normalize,
     save_audio,
+    trim_silence,
 )
 
 SR = 16000
@@ -204,6 +205,25 @@ def test_lift_quiet_raises_only_recordings_below_the_floor():
     assert lift_quiet(silence, -22.0, -10.0)[1] == 0.0 and peak_dbfs(silence) == -np.inf
     with pytest.raises(ValueError, match="to_dbfs"):
         lift_quiet(quiet, -10.0, -22.0)
+
+
+def test_trim_silence_cuts_long_quiet_ends_to_the_kept_margins():
+    tone = sine(seconds=1.0)
+    hiss = (np.random.default_rng(0).normal(0, 1e-4, SR)).astype(np.float32)  # -80 dB under the tone's peak
+    wav = np.concatenate([np.zeros(2 * SR, dtype=np.float32), tone, hiss])
+    cut, lead, trail = trim_silence(wav, SR, below_peak_db=40, keep_lead_s=0.25, keep_trail_s=0.5)
+    assert lead == pytest.approx(1.75, abs=0.011) and trail == pytest.approx(0.5, abs=0.011)
+    np.testing.assert_array_equal(cut, wav[round(lead * SR): len(wav) - round(trail * SR)])
+    assert np.abs(cut[: round(0.24 * SR)]).max() == 0 and np.abs(cut[round(0.26 * SR):]).max() > 0.1
+    # margins already within the kept ones are left alone, as are silence and empty audio
+    same, lead, trail = trim_silence(cut, SR, 40, 0.25, 0.5)
+    assert (lead, trail) == (0.0, 0.0) and len(same) == len(cut)
+    for nothing in (np.zeros(SR, dtype=np.float32), np.zeros(0, dtype=np.float32)):
+        assert trim_silence(nothing, SR, 40, 0.25, 0.5)[1:] == (0.0, 0.0)
+    # a threshold below the hiss keeps it
+    assert trim_silence(wav, SR, below_peak_db=90, keep_lead_s=0.25, keep_trail_s=0.5)[2] == 0.0
+    with pytest.raises(ValueError, match="below_peak_db"):
+        trim_silence(wav, SR, 0, 0.25, 0.5)
 
 
 def test_output_clipped_to_unit_range(tmp_path):

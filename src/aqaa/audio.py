@@ -31,6 +31,7 @@ __all__ = [
     "peak_normalize",
     "resample",
     "save_audio",
+    "trim_silence",
 ]
 
 PEAK = 0.95
@@ -131,6 +132,28 @@ def lift_quiet(wav: np.ndarray, below_dbfs: float, to_dbfs: float) -> tuple[np.n
         return wav, 0.0
     gain_db = to_dbfs - level
     return (wav.astype(np.float64) * 10 ** (gain_db / 20)).astype(np.float32), gain_db
+
+
+def trim_silence(wav: np.ndarray, sample_rate: int, below_peak_db: float, keep_lead_s: float,
+                 keep_trail_s: float, frame_s: float = 0.01) -> tuple[np.ndarray, float, float]:
+    """``wav`` with its leading and trailing near-silence (``frame_s`` frames whose RMS is more than
+    ``below_peak_db`` under the peak) cut to at most ``keep_lead_s`` and ``keep_trail_s``, and the seconds cut at
+    the start and at the end. Audio with nothing above the threshold (digital silence) is returned as is."""
+    if below_peak_db <= 0 or keep_lead_s < 0 or keep_trail_s < 0:
+        raise ValueError(f"below_peak_db must be > 0 and the kept margins >= 0, got {below_peak_db}, "
+                         f"{keep_lead_s}, {keep_trail_s}")
+    hop = max(1, round(frame_s * sample_rate))
+    frames = len(wav) // hop
+    peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
+    if frames == 0 or peak == 0.0:
+        return wav, 0.0, 0.0
+    rms = np.sqrt(np.mean(wav[: frames * hop].astype(np.float64).reshape(frames, hop) ** 2, axis=1))
+    heard = np.flatnonzero(rms > peak * 10 ** (-below_peak_db / 20))
+    if len(heard) == 0:
+        return wav, 0.0, 0.0
+    start = max(0, heard[0] * hop - round(keep_lead_s * sample_rate))
+    end = min(len(wav), (heard[-1] + 1) * hop + round(keep_trail_s * sample_rate))
+    return wav[start:end], start / sample_rate, (len(wav) - end) / sample_rate
 
 
 def _read_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:

@@ -272,6 +272,9 @@ def answer(
         if result.extra.get("question_gain_db"):
             typer.echo(f"note    the question is too quiet for the tokenizer; it was read "
                        f"{result.extra['question_gain_db']:.1f} dB louder")
+        cut = result.extra.get("question_cut_start_s", 0.0), result.extra.get("question_cut_end_s", 0.0)
+        if any(cut):
+            typer.echo(f"note    silence cut from the question: {cut[0]:.2f} s before it, {cut[1]:.2f} s after it")
         typer.echo(f"answer  {result.text!r}")
         typer.echo(f"wrote   {out} ({len(result.audio) / result.sample_rate:.2f} s)")
 
@@ -314,7 +317,7 @@ def tokenize(
         wav = load_audio(audio, sample_rate=sr, normalize=False)  # keep the level: semantic codes carry it
     except (AudioError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
-    wav, gain_db = tokenizer.lift_quiet(wav)  # the ids a question gets in `aqaa answer`
+    wav, gain_db = tokenizer.lift_quiet(wav)  # as `aqaa answer` reads a question (which also cuts long silences)
     if gain_db:
         typer.echo(f"note: the recording is too quiet for the tokenizer; it was read {gain_db:.1f} dB louder",
                    err=True)

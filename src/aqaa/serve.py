@@ -4,8 +4,9 @@ Endpoints (audio bodies may be wav, flac, ogg or mp3; any sample rate; mono or m
   GET    /health                        {"status": "ok", "model": name}
   POST   /v1/answer?session=ID&seed=N    the answer as audio/wav; its text in the `X-Aqaa-Text` header
                                          (URL-encoded). With `Accept: application/json`: {"text", "audio_wav_base64",
-                                         "sample_rate", "timings", "question_gain_db"} (how much louder a question
-                                         too quiet for the tokenizer was read; 0 when it was not)
+                                         "sample_rate", "timings", "question_gain_db", "question_cut_start_s",
+                                         "question_cut_end_s"} (how much louder a question too quiet for the
+                                         tokenizer was read, and the silence cut at its ends; 0 when none)
   POST   /v1/answer/stream?session=ID    newline-delimited JSON events as they are made: {"type": "style"|"text"|
                                          "audio"|"end", ...}; audio events carry `pcm16_base64` at `sample_rate`
                                          (streaming needs a system with a `stream` method, e.g. the shipped one)
@@ -155,7 +156,8 @@ class Handler(BaseHTTPRequestHandler):
         audio = wav_bytes(answer.audio, answer.sample_rate)
         if "application/json" in (self.headers.get("Accept") or ""):
             self._json(200, {"text": answer.text, "sample_rate": answer.sample_rate, "timings": answer.timings,
-                             "question_gain_db": answer.extra.get("question_gain_db", 0.0),
+                             **{k: answer.extra.get(k, 0.0) for k in ("question_gain_db", "question_cut_start_s",
+                                                                      "question_cut_end_s")},
                              "audio_wav_base64": base64.b64encode(audio).decode()})
         else:
             self._send(200, audio, "audio/wav", {"X-Aqaa-Text": urllib.parse.quote(answer.text)})

@@ -67,6 +67,24 @@ def test_a_question_too_quiet_for_the_tokenizer_is_read_louder(system_dir):
     assert system.prompt(wav, 16000, history) == system.prompt(wav, 16000, with_lifted)
 
 
+def test_long_silences_around_a_question_are_cut_to_the_corpus_margins(system_dir):
+    system = load_spoken_model(system_dir)
+    wav = speechy(1.0)
+    padded = np.concatenate([np.zeros(32000, dtype=np.float32), wav, np.zeros(24000, dtype=np.float32)])
+    answer = system.respond(padded, 16000)
+    keep = system.config.trim
+    assert answer.extra["question_cut_start_s"] == pytest.approx(2.0 - keep.keep_lead_s, abs=0.011)
+    assert answer.extra["question_cut_end_s"] == pytest.approx(1.5 - keep.keep_trail_s, abs=0.011)
+    start, end = round(answer.extra["question_cut_start_s"] * 16000), round(answer.extra["question_cut_end_s"] * 16000)
+    assert system.prompt(padded, 16000) == system.prompt(padded[start: len(padded) - end], 16000)
+    assert system.respond(wav, 16000).extra["question_cut_start_s"] == 0.0  # speechy has no silence to cut
+    keep.enabled = False
+    try:
+        assert system.prompt(padded, 16000) != system.prompt(padded[start: len(padded) - end], 16000)
+    finally:
+        keep.enabled = True
+
+
 def test_stream_yields_audio_before_the_answer_ends(system_dir):
     system = load_spoken_model(system_dir)
     events = list(system.stream(speechy(1.0), 16000, seed=1))
@@ -134,6 +152,10 @@ def test_answer_command_writes_the_wav(system_dir, tmp_path):
     quiet = CliRunner().invoke(app, ["answer", str(tmp_path / "quiet.wav"), "--model", str(system_dir), "-o",
                                      str(tmp_path / "b.wav")])
     assert quiet.exit_code == 0 and "too quiet for the tokenizer" in quiet.output, quiet.output
+    sf.write(tmp_path / "late.wav", np.concatenate([np.zeros(48000), speechy(1.0)]), 16000)
+    late = CliRunner().invoke(app, ["answer", str(tmp_path / "late.wav"), "--model", str(system_dir), "-o",
+                                    str(tmp_path / "c.wav")])
+    assert late.exit_code == 0 and "silence cut from the question: 2.60 s before it" in late.output, late.output
     missing = CliRunner().invoke(app, ["answer", str(tmp_path / "nope.wav"), "--model", str(system_dir)])
     assert missing.exit_code == 2 and "nope.wav" in missing.output
 

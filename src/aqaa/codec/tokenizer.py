@@ -37,7 +37,7 @@ class LevelConfig:
 
     The corpus's questions peak between -21 dBFS (the "quiet" style) and 0 dBFS ("loud"), neutral ones between
     -14 and -6; inside that range the level is a cue the LM reads. Far below it the linguistic encoder misreads
-    the phones (bench/quiet_questions.py: the assistant voice's phone error rate is 2.9% at its own level, 43% at
+    the phones (bench/question_recordings.py: the assistant voice's phone error rate is 2.9% at its own level, 43% at
     -24 dBFS and 72% at -30), so a recording that peaks below `below_dbfs` is taken for a quiet recording, not
     quiet speech, and raised to the level of a neutral question, `to_dbfs`."""
 
