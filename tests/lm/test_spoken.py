@@ -9,7 +9,7 @@ from aqaa.cli import app
 from aqaa.lm.generate import SamplingConfig
 from aqaa.lm.layouts import parse_answer
 from aqaa.lm.model import LM_CONFIG_FILE, LMConfig, build_model
-from aqaa.lm.spoken import SpokenLM, SpokenLMConfig, save_system
+from aqaa.lm.spoken import SpokenLM, SpokenLMConfig, TrimConfig, save_system
 from aqaa.pipeline import SpokenDialogueModel, SpokenTurn, load_spoken_model
 from aqaa.vocab import Vocabulary, default_styles, train_text_tokenizer
 from aqaa.vocoder import TokenLayout
@@ -78,6 +78,8 @@ def test_long_silences_around_a_question_are_cut_to_the_corpus_margins(system_di
     start, end = round(answer.extra["question_cut_start_s"] * 16000), round(answer.extra["question_cut_end_s"] * 16000)
     assert system.prompt(padded, 16000) == system.prompt(padded[start: len(padded) - end], 16000)
     assert system.respond(wav, 16000).extra["question_cut_start_s"] == 0.0  # speechy has no silence to cut
+    with pytest.raises(ValueError, match="keep_lead_s"):
+        TrimConfig(keep_lead_s=-1.0)
     keep.enabled = False
     try:
         assert system.prompt(padded, 16000) != system.prompt(padded[start: len(padded) - end], 16000)

@@ -45,6 +45,11 @@ class TrimConfig:
     keep_lead_s: float = 0.4
     keep_trail_s: float = 0.6
 
+    def __post_init__(self) -> None:
+        if self.below_peak_db <= 0 or self.keep_lead_s < 0 or self.keep_trail_s < 0:
+            raise ValueError(f"trim: below_peak_db must be > 0 and keep_lead_s, keep_trail_s >= 0, got "
+                             f"{self.below_peak_db}, {self.keep_lead_s}, {self.keep_trail_s}")
+
 
 @dataclass
 class SpokenLMConfig:
