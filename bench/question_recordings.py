@@ -19,10 +19,8 @@ Usage: python bench/question_recordings.py [--system models] [--corpus corpora/d
 
 import argparse
 import dataclasses
-import glob
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -31,6 +29,7 @@ from tqdm import tqdm
 
 from aqaa.audio import decode_audio_bytes
 from aqaa.codec.evaluate import clean_phone_error_rates
+from aqaa.data.corpus import split_files
 from aqaa.eval.keys import content_words
 from aqaa.pipeline import load_spoken_model
 from aqaa.recipes.train_lm import _same_text
@@ -46,11 +45,8 @@ class Condition:
 
 
 def questions(corpus: str, n: int) -> list[dict]:
-    files = sorted(glob.glob(str(Path(corpus) / "data" / "validation" / "*.parquet")))
-    if not files:
-        raise SystemExit(f"no validation shards under {corpus}/data/validation: build the corpus first")
     rows = []
-    for f in files:
+    for f in split_files(corpus)["validation"]:
         rows += [r for r in pq.read_table(f).to_pylist() if r["turn"] == 0 and r["query_voice"].startswith("flite")]
         if len(rows) >= n:
             return rows[:n]
