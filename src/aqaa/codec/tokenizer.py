@@ -44,6 +44,10 @@ class LevelConfig:
     below_dbfs: float = -22.0
     to_dbfs: float = -10.0
 
+    def __post_init__(self) -> None:
+        if self.to_dbfs < self.below_dbfs:
+            raise ValueError(f"level.to_dbfs ({self.to_dbfs}) must not be below level.below_dbfs ({self.below_dbfs})")
+
 
 @dataclass
 class TokenizerConfig:
@@ -55,9 +59,6 @@ class TokenizerConfig:
     level: LevelConfig = field(default_factory=LevelConfig)
 
     def __post_init__(self) -> None:
-        if self.level.to_dbfs < self.level.below_dbfs:
-            raise ValueError(f"level.to_dbfs ({self.level.to_dbfs}) must not be below level.below_dbfs "
-                             f"({self.level.below_dbfs})")
         if self.streams not in STREAMS:
             raise ValueError(f"streams must be one of {STREAMS}, not {self.streams!r}")
         if self.linguistic.mel != self.semantic.mel:
