@@ -14,6 +14,7 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
+from aqaa.home import system_threads
 from aqaa.recipes.train_lm import answer_scores, greedy_answers, load_config, split_builder
 from aqaa.vocab import Vocabulary
 
@@ -24,7 +25,8 @@ def main():
     p.add_argument("--model", default="models/lm")
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--max-new-tokens", type=int, default=600)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=system_threads(),
+                        help="CPU threads (default: what the shipped system runs with)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config(args.config)

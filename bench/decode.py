@@ -22,6 +22,7 @@ import time
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
+from aqaa.home import system_threads
 from aqaa.lm.fast import FastLlama, speculative_greedy
 
 
@@ -65,7 +66,8 @@ def main():
     p.add_argument("--tokens", type=int, default=300)
     p.add_argument("--draft", type=int, default=4, help="tokens the draft proposes per pass")
     p.add_argument("--draft-layers", type=int, default=2, help="layers of the draft (0: the whole model in int8)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=system_threads(),
+                        help="CPU threads (default: what the shipped system runs with)")
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

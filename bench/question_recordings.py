@@ -31,6 +31,7 @@ from aqaa.audio import decode_audio_bytes
 from aqaa.codec.evaluate import clean_phone_error_rates
 from aqaa.data.corpus import split_files
 from aqaa.eval.keys import content_words
+from aqaa.home import system_threads
 from aqaa.pipeline import load_spoken_model
 from aqaa.recipes.train_lm import _same_text
 
@@ -80,10 +81,11 @@ def main():
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--levels", type=float, nargs="+", default=[-18.0, -24.0, -30.0, -40.0])
     p.add_argument("--silence", type=float, default=2.0, help="Seconds of silence added before or after")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=system_threads(),
+                        help="CPU threads (default: what the shipped system runs with)")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
     system = load_spoken_model(args.system)
+    torch.set_num_threads(args.threads)  # after loading: the system sets its own count
     system.generator.sampling = dataclasses.replace(system.config.sampling, seed=0)  # the same draw each time
     level, trim = system.tokenizer.config.level, system.config.trim
     lift_below = level.below_dbfs
@@ -115,7 +117,7 @@ def main():
                 per[c.name] = clean_phone_error_rates(system.tokenizer, wavs, texts)["encoder"]
     print(f"system: {args.system}; {len(rows)} validation questions in flite voices; lifted below {lift_below} "
           f"dBFS to {level.to_dbfs} dBFS; silences cut to {trim.keep_lead_s} s before and {trim.keep_trail_s} s "
-          f"after; {time.perf_counter() - started:.0f} s")
+          f"after; {torch.get_num_threads()} thread(s); {time.perf_counter() - started:.0f} s")
     for c in todo:
         print(f"{c.name}_answer_text_exact: {exact[c.name] / len(rows):.3f}")
         print(f"{c.name}_content_word_recall: {recall[c.name] / len(rows):.3f}")

@@ -17,6 +17,7 @@ import torch
 
 from aqaa.codec.tokenizer import AudioTokenizer, TokenizerConfig
 from aqaa.data.speech import Prosody, synthesize, voice_from_name
+from aqaa.home import system_threads
 
 SENTENCES = [
     "What is seven plus five?", "Seven plus five is twelve.", "Which day comes after Tuesday?",
@@ -39,7 +40,8 @@ def best_of(fn, repeats=3):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="models/tokenizer")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=system_threads(),
+                        help="CPU threads (default: what the shipped system runs with)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if (Path(args.model) / "model.safetensors").is_file():

@@ -10,7 +10,7 @@ ten utterances of 2–4 s. Measured in one process, best of three:
     chunk (stream creation included),
   - the same stream on the Python path (`set_kernel("python")`: no C++ block or flow solver), the baseline the
     C++ kernels are measured against.
-Targets: RTF ≤ 0.05, first chunk ≤ 50 ms. Default one thread: with other jobs on this machine's two cores, two
+Targets: RTF ≤ 0.05, first chunk ≤ 50 ms. Default: the shipped system's thread count (one). With other jobs on two cores, two
 threads ran 15-30x slower than one (torch's parallel sections wait for the busy core); try --threads 2 on an
 idle machine. The load average is printed first: compare figures only at similar loads.
 Usage: python bench/vocoder.py [--model DIR] [--threads N]
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from aqaa.codec.tokenizer import Codes
+from aqaa.home import system_threads
 from aqaa.recipes.train_vocoder import load_config
 from aqaa.vocoder import Vocoder, VocoderConfig
 from aqaa.vocoder.griffin_lim import griffin_lim
@@ -45,7 +46,8 @@ def best_of(fn, repeats=3):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="models/vocoder")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=system_threads(),
+                        help="CPU threads (default: what the shipped system runs with)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if (Path(args.model) / "model.safetensors").is_file():

@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from aqaa.eval.commands import add_commands as add_eval_commands
+from aqaa.home import system_dir
 
 app = typer.Typer(help="aqaa: end-to-end spoken dialogue toolkit (audio question in, audio answer out).",
                   no_args_is_help=True, add_completion=False)
@@ -231,7 +232,7 @@ def ablate(
     _run_recipe("ablate", config, only)
 
 
-DEFAULT_SYSTEM = REPO_ROOT / "models"
+DEFAULT_SYSTEM = system_dir()
 QUESTION_RATE = 16000
 
 

@@ -112,3 +112,23 @@ def test_every_espeak_accent_honours_the_variant_gender():
         female = synthesize("How are you today?", espeak_voice(accent, "f3"), Prosody(), 16000).wav
         male = synthesize("How are you today?", espeak_voice(accent, "m1"), Prosody(), 16000).wav
         assert _median_f0(female) > 1.5 * _median_f0(male), accent
+
+
+def test_espeak_speaks_alike_on_a_fresh_machine(tmp_path, monkeypatch):
+    """espeak-ng's breath noise draws on the C library's rand(), which PulseAudio's client seeds from /dev/urandom
+    when it first makes its runtime directory, as on a fresh machine; a new $HOME is such a first time. Every
+    utterance must be the same whatever state the machine's audio client is in."""
+    voice = espeak_voice("en-gb-scotland", "f3")  # a variant with breath noise
+
+    def speak(home):
+        home.mkdir(exist_ok=True)
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        for name in ("PULSE_RUNTIME_PATH", "XDG_RUNTIME_DIR"):
+            monkeypatch.delenv(name, raising=False)
+        return synthesize("What is the opposite of full?", voice, Prosody(rate=1.06, pitch=1.09), 16000,
+                          tmp_path).wav
+
+    fresh = [speak(tmp_path / f"home{i}") for i in range(2)]
+    warm = speak(tmp_path / "home1")
+    assert np.array_equal(fresh[0], warm) and np.array_equal(fresh[1], warm)

@@ -129,8 +129,20 @@ class Utterance:
     phones: list[tuple[str, float]]  # flite only: (phone, end time in s); pauses are "pau"
 
 
-def _run(cmd: list[str]) -> bytes:
-    proc = subprocess.run(cmd, capture_output=True, check=False)
+def _quiet_audio_env(workdir: Path) -> dict[str, str]:
+    """The environment for a synthesiser: ours, with PulseAudio's runtime directory pinned to `workdir`.
+
+    espeak-ng 1.51 opens an audio device even when it writes to a file or stdout, and so starts a PulseAudio
+    client. Where the client finds no runtime directory of its own (a fresh machine, a new $HOME, a cleaned
+    /tmp), it makes one with a random name, and seeds the C library's `rand()` from /dev/urandom to draw it.
+    espeak-ng's breath noise (the f1-f5 variants' `breath`) comes from that same unseeded `rand()`, so the first
+    utterance in such a state sounded different from every later one, and a fresh machine's first corpus had
+    other bytes than its second. With the path given, the client makes no random name and never seeds."""
+    return {**os.environ, "PULSE_RUNTIME_PATH": str(workdir / "pulse")}
+
+
+def _run(cmd: list[str], workdir: Path) -> bytes:
+    proc = subprocess.run(cmd, capture_output=True, check=False, env=_quiet_audio_env(workdir))
     if proc.returncode != 0:
         raise SynthesisError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[:300]}")
     return proc.stdout
@@ -145,7 +157,7 @@ def _flite(text: str, voice: Voice, prosody: Prosody, workdir: Path) -> tuple[np
         cmd += ["--setf", f"int_f0_target_mean={f0:.1f}",
                 "--setf", f"int_f0_target_stddev={0.12 * f0 * prosody.expressive:.1f}"]
     cmd += ["-psdur", "-t", text, "-o", str(wav_path)]
-    out = _run(cmd).decode()
+    out = _run(cmd, workdir).decode()
     audio, sr = sf.read(wav_path, dtype="float32")
     phones = []
     for item in out.split():
@@ -164,15 +176,16 @@ def _festival(text: str, voice: Voice, prosody: Prosody, workdir: Path) -> tuple
     # Diphone voices take festival's duration stretch; HTS voices ignore it and take their engine's speed rate.
     rate = (f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {prosody.rate:.4f}))))'
             if voice.ident.endswith("_hts") else f"(Parameter.set 'Duration_Stretch {1.0 / prosody.rate:.4f})")
-    _run(["text2wave", "-eval", f"(voice_{voice.ident})", "-eval", rate, "-o", str(wav_path), str(text_path)])
+    _run(["text2wave", "-eval", f"(voice_{voice.ident})", "-eval", rate, "-o", str(wav_path), str(text_path)],
+         workdir)
     audio, sr = sf.read(wav_path, dtype="float32")
     return audio, sr
 
 
-def _espeak(text: str, voice: Voice, prosody: Prosody) -> tuple[np.ndarray, int]:
+def _espeak(text: str, voice: Voice, prosody: Prosody, workdir: Path) -> tuple[np.ndarray, int]:
     speed = int(round(175 * prosody.rate))
     pitch = int(round(min(99, max(0, 50 + 60 * math.log2(prosody.pitch)))))
-    data = _run(["espeak-ng", "-v", voice.ident, "-s", str(speed), "-p", str(pitch), "--stdout", text])
+    data = _run(["espeak-ng", "-v", voice.ident, "-s", str(speed), "-p", str(pitch), "--stdout", text], workdir)
     audio, sr = sf.read(io.BytesIO(data), dtype="float32")
     return audio, sr
 
@@ -196,7 +209,8 @@ def synthesize(text: str, voice: Voice, prosody: Prosody, sample_rate: int, work
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             audio, sr, phones = _flite(text, voice, prosody, Path(tmp))
     elif voice.engine == "espeak":
-        audio, sr = _espeak(text, voice, prosody)
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            audio, sr = _espeak(text, voice, prosody, Path(tmp))
     elif voice.engine == "festival":
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             audio, sr = _festival(text, voice, prosody, Path(tmp))

@@ -22,6 +22,7 @@ import torch
 from aqaa.audio import trim_silence
 from aqaa.codec.tokenizer import AudioTokenizer
 from aqaa.configs import from_dict
+from aqaa.home import DEFAULT_THREADS
 from aqaa.lm.generate import Generator, SamplingConfig
 from aqaa.lm.layouts import Turn, build_dialogue
 from aqaa.lm.model import LM_CONFIG_FILE
@@ -67,9 +68,7 @@ class SpokenLMConfig:
     # The LM's weights as decoded: "fp32", "int8" (weight-only, ~2.9x faster steps, 99.7% token agreement on the
     # shipped LM; bench/decode.py) or "bf16".
     lm_weights: str = "fp32"
-    # Batch-1 decoding of a small model gains little from a second thread, and on a shared machine loses up to
-    # 10x (measured: 16-20 s per benchmark answer with 2 threads beside another job, 1.7 s with 1). None: torch's.
-    threads: int | None = 1
+    threads: int | None = DEFAULT_THREADS  # None: torch's own count (see aqaa.home.DEFAULT_THREADS for why 1)
     trim: TrimConfig = field(default_factory=TrimConfig)  # of a person's turns
 
 
